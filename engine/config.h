@@ -1,0 +1,76 @@
+/* engine/config.h - greyspf.conf: INI (libinih), validated into a struct config.
+ *
+ * Errors name file:line: [section] key: problem, and the first error stops loading. Unknown
+ * sections and keys are errors (a typo must not silently disable a policy). Durations are
+ * "<n>[smhdw]" ("90s 5m 2h 35d 1w"), a bare number is seconds; sizes accept "k" and "m".
+ * Booleans: yes/no/true/false/on/off/1/0. Lists are whitespace- or comma-separated.
+ * A struct config is immutable once loaded; reload builds a new one (config_load) and the
+ * daemon swaps it in whole. */
+#ifndef GREYSPF_ENGINE_CONFIG_H
+#define GREYSPF_ENGINE_CONFIG_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "engine/cidr.h"
+#include "engine/policy.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/greyspf/greyspf.conf"
+#define CONFIG_ERR_MAX 512
+
+enum listen_kind { LISTEN_INET, LISTEN_UNIX };
+
+/* One `listen =` value: "inet:HOST:PORT" (HOST may be "[v6]", "*" or empty for any, or a
+ * bare IPv6 address in brackets) or "unix:/abs/path". */
+struct listen_spec {
+    enum listen_kind kind;
+    char *host; /* inet: numeric address or NULL for any (both families) */
+    char *port; /* inet: numeric port "1".."65535" */
+    char *path; /* unix: absolute path */
+    char *text; /* the value as written, for logs */
+};
+
+struct config {
+    char *path; /* file it was loaded from */
+
+    /* [server] */
+    struct listen_spec *listen;  /* at least one; default inet:127.0.0.1:10023 */
+    size_t n_listen;
+    unsigned socket_mode;        /* unix sockets; default 0660 */
+    char *socket_group;          /* unix sockets; NULL: the daemon's group */
+    char *state_dir;             /* default /var/lib/greyspf */
+    unsigned workers;            /* 1..256; default 2 */
+    unsigned io_threads;         /* 1..64; default 1 */
+    unsigned max_connections;    /* 1..1000000; default 4096 */
+    uint64_t idle_timeout_ms;    /* default 1000s (Postfix's max_ttl); 0: never */
+    uint64_t drain_timeout_ms;   /* SIGTERM: wait this long for in-flight requests; 10s */
+    struct policy_limits limits; /* max_line, max_attributes, max_request */
+    int log_level;               /* enum log_level; default info */
+    bool log_decisions;          /* one info line per decision; default yes */
+
+    /* [policy] */
+    char *default_action;        /* when no stage decides; default "DUNNO" */
+    struct cidr_set skip_clients; /* client CIDRs that skip all checks */
+    bool skip_sasl;              /* SASL-authenticated clients skip checks; default yes */
+    bool skip_loopback;          /* 127/8 and ::1 skip checks; default yes */
+    char *skip_action;           /* reply for skipped requests; default "DUNNO" */
+};
+
+struct config_error {
+    char msg[CONFIG_ERR_MAX]; /* "file:line: [section] key: problem" */
+};
+
+/* config_load - read and validate path. Returns a new config (caller frees with
+ * config_free) or NULL with err filled. */
+struct config *config_load(const char *path, struct config_error *err);
+/* config_defaults - a config with every default and no file (path "(defaults)") */
+struct config *config_defaults(void);
+void config_free(struct config *c); /* NULL is a no-op */
+
+/* config_parse_duration - "90s", "5m", "2h", "35d", "1w", "30" (s) -> ms. 0 or -1. */
+int config_parse_duration(const char *s, uint64_t *out_ms);
+/* config_parse_bool - yes/no/true/false/on/off/1/0. 0 or -1. */
+int config_parse_bool(const char *s, bool *out);
+
+#endif
