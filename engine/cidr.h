@@ -34,6 +34,11 @@ char *ip_format(const struct ip_addr *a, char *buf, size_t size);
  * beyond the prefix must be zero unless `lenient` (then they are masked). */
 bool cidr_parse(const char *s, size_t len, bool lenient, struct cidr *out);
 bool cidr_match(const struct cidr *c, const struct ip_addr *a);
+/* cidr_format - "a.b.c.d/N" (N = prefix - 96) for an IPv4-mapped CIDR of prefix >= 96, else
+ * "v6text/N"; cidr_parse of the result gives back *c. buf >= CIDR_TEXT_MAX bytes (shorter
+ * truncates). Returns buf. */
+#define CIDR_TEXT_MAX 50
+char *cidr_format(const struct cidr *c, char *buf, size_t size);
 
 void cidr_set_init(struct cidr_set *s);
 void cidr_set_add(struct cidr_set *s, const struct cidr *c);

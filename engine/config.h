@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "engine/cidr.h"
@@ -64,6 +65,9 @@ struct config_error {
 /* config_load - read and validate path. Returns a new config (caller frees with
  * config_free) or NULL with err filled. */
 struct config *config_load(const char *path, struct config_error *err);
+/* config_load_stream - config_load from an open stream (not closed); name is used in messages
+ * and as the config's path. For stdin, in-memory text (fmemopen) and fuzzing. */
+struct config *config_load_stream(FILE *fp, const char *name, struct config_error *err);
 /* config_defaults - a config with every default and no file (path "(defaults)") */
 struct config *config_defaults(void);
 void config_free(struct config *c); /* NULL is a no-op */

@@ -70,6 +70,44 @@ struct policy_str {
     size_t len;
 };
 
+/* enum policy_attr - the known attributes in struct policy_request field order (the three
+ * numbers last); bit (1 << POLICY_ATTR_x) of policy_request.present says "was sent". */
+enum policy_attr {
+    POLICY_ATTR_REQUEST,
+    POLICY_ATTR_PROTOCOL_STATE,
+    POLICY_ATTR_PROTOCOL_NAME,
+    POLICY_ATTR_CLIENT_ADDRESS,
+    POLICY_ATTR_CLIENT_NAME,
+    POLICY_ATTR_CLIENT_PORT,
+    POLICY_ATTR_REVERSE_CLIENT_NAME,
+    POLICY_ATTR_SERVER_ADDRESS,
+    POLICY_ATTR_SERVER_PORT,
+    POLICY_ATTR_HELO_NAME,
+    POLICY_ATTR_SENDER,
+    POLICY_ATTR_RECIPIENT,
+    POLICY_ATTR_QUEUE_ID,
+    POLICY_ATTR_INSTANCE,
+    POLICY_ATTR_ETRN_DOMAIN,
+    POLICY_ATTR_STRESS,
+    POLICY_ATTR_SASL_METHOD,
+    POLICY_ATTR_SASL_USERNAME,
+    POLICY_ATTR_SASL_SENDER,
+    POLICY_ATTR_CCERT_SUBJECT,
+    POLICY_ATTR_CCERT_ISSUER,
+    POLICY_ATTR_CCERT_FINGERPRINT,
+    POLICY_ATTR_CCERT_PUBKEY_FINGERPRINT,
+    POLICY_ATTR_ENCRYPTION_PROTOCOL,
+    POLICY_ATTR_ENCRYPTION_CIPHER,
+    POLICY_ATTR_POLICY_CONTEXT,
+    POLICY_ATTR_COMPATIBILITY_LEVEL,
+    POLICY_ATTR_MAIL_VERSION,
+    POLICY_ATTR_TLS_SNI,
+    POLICY_ATTR_RECIPIENT_COUNT,
+    POLICY_ATTR_SIZE,
+    POLICY_ATTR_ENCRYPTION_KEYSIZE,
+    POLICY_ATTR_COUNT
+};
+
 /* The typed request. Field names are Postfix's attribute names. */
 struct policy_request {
     struct policy_str request, protocol_state, protocol_name;
@@ -90,6 +128,12 @@ struct policy_request {
     unsigned repeated;        /* repeats of known names (first kept) */
     uint64_t present;         /* bit per known attribute, POLICY_ATTR_* order */
 };
+
+/* policy_has - was attribute `attr` sent (possibly empty)? */
+static inline bool policy_has(const struct policy_request *req, enum policy_attr attr)
+{
+    return (req->present >> (unsigned)attr) & 1u;
+}
 
 /* policy_frame - find the end of the first request in buf[0..len).
  * *scan is the resume offset: 0 for a new request; on return it is where the next call

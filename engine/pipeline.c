@@ -1,0 +1,113 @@
+/* engine/pipeline.c - stages, composition, and the skip stage; see pipeline.h. */
+#include "engine/pipeline.h"
+#include "engine/base/alloc.h"
+#include "engine/base/log.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pipeline {
+    struct stage *stages;
+    unsigned n;
+    char *default_action;
+};
+
+void decision_set(struct decision *d, const char *stage, const char *action, const char *reason)
+{
+    d->action = action;
+    d->cls = action_classify(action);
+    d->stage = stage;
+    d->reason = reason;
+}
+
+void decision_prepend(struct decision *d, const char *header)
+{
+    if (d->prepend)
+        d->prepends_dropped++;
+    else
+        d->prepend = header;
+}
+
+const char *decision_reply_action(const struct decision *d, struct arena *a)
+{
+    if (!d->prepend || d->cls != ACTION_CLASS_DUNNO)
+        return d->action;
+    size_t hl = strlen(d->prepend);
+    char *s = arena_alloc(a, sizeof("PREPEND ") + hl);
+    memcpy(s, "PREPEND ", 8);
+    memcpy(s + 8, d->prepend, hl + 1);
+    return s;
+}
+
+void pipeline_run(const struct pipeline *p, const struct stage_ctx *ctx,
+                  const struct policy_request *req, struct decision *d)
+{
+    memset(d, 0, sizeof(*d));
+    for (unsigned i = 0; i < p->n; i++) {
+        const struct stage *st = &p->stages[i];
+        if (st->run(st, ctx, req, d) == STAGE_DECIDED) {
+            if (!d->action)
+                PANIC("pipeline: stage %s decided without an action", st->name);
+            break;
+        }
+    }
+    if (!d->action)
+        decision_set(d, "default", p->default_action, NULL);
+    if (d->prepend && d->cls == ACTION_CLASS_ACCEPT) {
+        d->prepend = NULL;
+        d->prepends_dropped++;
+    }
+}
+
+/* --- skip stage: clients that are never checked ------------------------------------------ */
+
+/* skip_run - decide skip_action for listed, SASL-authenticated or loopback clients */
+static enum stage_result skip_run(const struct stage *st, const struct stage_ctx *ctx,
+                                  const struct policy_request *req, struct decision *d)
+{
+    const struct config *cfg = st->state;
+    const char *why = NULL;
+    if (cfg->skip_sasl && req->sasl_username.len > 0)
+        why = "sasl";
+    else if (ctx->client_ip && cfg->skip_loopback && ip_is_loopback(ctx->client_ip))
+        why = "loopback";
+    else if (ctx->client_ip && cidr_set_match(&cfg->skip_clients, ctx->client_ip))
+        why = "skip_clients";
+    if (!why)
+        return STAGE_PASS;
+    decision_set(d, "skip", cfg->skip_action, why);
+    return STAGE_DECIDED;
+}
+
+struct pipeline *pipeline_create_with(const struct stage *stages, unsigned n,
+                                      const char *default_action)
+{
+    struct pipeline *p = xcalloc(1, sizeof(*p));
+    p->stages = xcalloc(n ? n : 1, sizeof(*p->stages));
+    if (n)
+        memcpy(p->stages, stages, n * sizeof(*stages));
+    p->n = n;
+    p->default_action = xstrdup(default_action);
+    return p;
+}
+
+struct pipeline *pipeline_create(const struct config *cfg)
+{
+    struct stage stages[] = {
+        {.name = "skip", .run = skip_run, .destroy = NULL, .state = (void *)cfg},
+    };
+    return pipeline_create_with(stages, sizeof(stages) / sizeof(stages[0]), cfg->default_action);
+}
+
+void pipeline_destroy(struct pipeline *p)
+{
+    if (!p)
+        return;
+    for (unsigned i = 0; i < p->n; i++)
+        if (p->stages[i].destroy)
+            p->stages[i].destroy(&p->stages[i]);
+    free(p->stages);
+    free(p->default_action);
+    free(p);
+}

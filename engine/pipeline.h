@@ -1,0 +1,75 @@
+/* engine/pipeline.h - the decision pipeline: an ordered list of stages over one request.
+ *
+ * A stage sees the request and either passes (STAGE_PASS, possibly after adding a header to
+ * prepend) or decides (STAGE_DECIDED: it set the verdict and later stages do not run). When
+ * no stage decides, the configured default action is the verdict. Composition, so that no
+ * stage loses another's work (tumgreyspf dropped a PREPEND when a later check passed):
+ *   - a verdict of class DUNNO (DUNNO, WARN, INFO) with a pending header -> "PREPEND header";
+ *   - a verdict that defers or rejects wins; the header is moot (the message is not accepted);
+ *   - OK (accept) wins over a header: Postfix takes one action per reply, and OK stops later
+ *     restrictions, which is what the operator asked for; the drop is counted;
+ *   - a first header is kept; later ones are counted as dropped (one PREPEND per reply).
+ * Stages are immutable after the pipeline is built and may run concurrently on all workers;
+ * per-request state lives in the request arena. SPF and greylisting plug in as stages. */
+#ifndef GREYSPF_ENGINE_PIPELINE_H
+#define GREYSPF_ENGINE_PIPELINE_H
+#include <stdint.h>
+
+#include "engine/action.h"
+#include "engine/base/arena.h"
+#include "engine/config.h"
+#include "engine/policy.h"
+
+enum stage_result { STAGE_PASS = 0, STAGE_DECIDED };
+
+/* struct decision - what the stages concluded; strings are static, config-owned or arena */
+struct decision {
+    const char *action;       /* verdict action text, NULL until one is set */
+    enum action_class cls;    /* class of action */
+    const char *stage;        /* stage that set the verdict ("default" if none) */
+    const char *reason;       /* short machine-readable reason, e.g. "sasl", or NULL */
+    const char *prepend;      /* first header to prepend ("Name: value"), or NULL */
+    unsigned prepends_dropped; /* headers that could not be sent (see composition rules) */
+};
+
+/* struct stage_ctx - per-request context a stage may use */
+struct stage_ctx {
+    struct arena *arena;      /* the request's arena: lives until the reply is written */
+    uint64_t now_us;          /* monotonic, read once per request */
+    int64_t now_s;            /* wall clock seconds, read once per request */
+    const struct ip_addr *client_ip; /* parsed client_address, NULL if absent/unparsable */
+};
+
+struct stage {
+    const char *name;
+    /* run - examine req; on STAGE_DECIDED set d->action/cls/reason (use decision_set) */
+    enum stage_result (*run)(const struct stage *st, const struct stage_ctx *ctx,
+                             const struct policy_request *req, struct decision *d);
+    void (*destroy)(struct stage *st); /* frees st->state; NULL if nothing to free */
+    void *state;
+};
+
+struct pipeline;
+
+/* pipeline_create - the stages for cfg, in order: skip rules (skip_clients, SASL, loopback),
+ * then (later) SPF and greylisting. cfg is borrowed and must outlive the pipeline. */
+struct pipeline *pipeline_create(const struct config *cfg);
+/* pipeline_create_with - a pipeline of the given stages (copied; each destroyed with the
+ * pipeline) and default action; for tests and for building the daemon's pipeline */
+struct pipeline *pipeline_create_with(const struct stage *stages, unsigned n,
+                                      const char *default_action);
+void pipeline_destroy(struct pipeline *p); /* NULL is a no-op */
+
+/* pipeline_run - run the stages over req and compose the final decision into *d */
+void pipeline_run(const struct pipeline *p, const struct stage_ctx *ctx,
+                  const struct policy_request *req, struct decision *d);
+
+/* decision_set - record a verdict (action must be a validated action text) */
+void decision_set(struct decision *d, const char *stage, const char *action, const char *reason);
+/* decision_prepend - add a header "Name: value" (borrowed: arena or static) */
+void decision_prepend(struct decision *d, const char *header);
+/* decision_reply_action - the text that goes after "action=" for the composed decision,
+ * in the arena when it has to be built (PREPEND), else the verdict text itself */
+const char *decision_reply_action(const struct decision *d, struct arena *a);
+
+#endif

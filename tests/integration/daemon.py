@@ -1,0 +1,157 @@
+"""tests/integration/daemon.py - start greyspfd on a private config and talk the policy
+protocol to it over real sockets. Used by test_daemon.py. Standard library only."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+GREYSPFD = os.environ.get("GREYSPFD", "")
+LOADTEST = os.environ.get("GREYSPF_LOADTEST", "")
+
+
+def free_port():
+    """A TCP port that was free a moment ago on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(client="192.0.2.1", sender="alice@example.org", recipient="bob@example.net",
+            queue_id="", instance="1.2.3", **extra):
+    """A request as Postfix 3.7 sends it, as bytes."""
+    attrs = [
+        ("request", "smtpd_access_policy"), ("protocol_state", "RCPT"),
+        ("protocol_name", "ESMTP"), ("client_address", client),
+        ("client_name", "mail.example.org"), ("client_port", "41234"),
+        ("reverse_client_name", "mail.example.org"), ("server_address", "127.0.0.1"),
+        ("server_port", "25"), ("helo_name", "mail.example.org"), ("sender", sender),
+        ("recipient", recipient), ("recipient_count", "0"), ("queue_id", queue_id),
+        ("instance", instance), ("size", "0"), ("etrn_domain", ""), ("stress", ""),
+        ("sasl_method", ""), ("sasl_username", ""), ("sasl_sender", ""),
+        ("ccert_subject", ""), ("ccert_issuer", ""), ("ccert_fingerprint", ""),
+        ("ccert_pubkey_fingerprint", ""), ("encryption_protocol", ""),
+        ("encryption_cipher", ""), ("encryption_keysize", "0"), ("policy_context", ""),
+    ]
+    keys = {k for k, _ in attrs}
+    for k, v in extra.items():
+        if k in keys:
+            attrs = [(n, v if n == k else old) for n, old in attrs]
+        else:
+            attrs.append((k, v))
+    return "".join(f"{k}={v}\n" for k, v in attrs).encode() + b"\n"
+
+
+class Daemon:
+    """One greyspfd process with its own temp dir, config and log file."""
+
+    def __init__(self, policy=None, server=None, listen=None):
+        self.dir = tempfile.mkdtemp(prefix="greyspf-it-")
+        self.port = free_port()
+        self.conf = os.path.join(self.dir, "greyspf.conf")
+        self.log_path = os.path.join(self.dir, "greyspfd.log")
+        self.listen = listen or [f"inet:127.0.0.1:{self.port}"]
+        self.server = {"state_dir": self.dir, "workers": "2", "log_level": "info"}
+        self.server.update(server or {})
+        self.policy = {"skip_loopback": "no", "default_action": "DUNNO"}
+        self.policy.update(policy or {})
+        self.proc = None
+        self.write_config()
+
+    def write_config(self, policy=None, server=None, raw=None):
+        if raw is not None:
+            text = raw
+        else:
+            if policy:
+                self.policy.update(policy)
+            if server:
+                self.server.update(server)
+            lines = ["[server]"] + [f"listen = {l}" for l in self.listen]
+            lines += [f"{k} = {v}" for k, v in self.server.items()]
+            lines += ["[policy]"] + [f"{k} = {v}" for k, v in self.policy.items()]
+            text = "\n".join(lines) + "\n"
+        with open(self.conf + ".tmp", "w") as f:
+            f.write(text)
+        os.rename(self.conf + ".tmp", self.conf)
+
+    def start(self):
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([GREYSPFD, "-f", "-c", self.conf], stdout=self.logf,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"greyspfd exited with {self.proc.returncode}:\n"
+                                     + self.log())
+            if "server: ready" in self.log():
+                return self
+            time.sleep(0.02)
+        raise AssertionError("greyspfd did not become ready:\n" + self.log())
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_log(self, pattern, timeout=5.0, count=1):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if len(re.findall(pattern, self.log())) >= count:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=15):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("greyspfd did not stop on SIGTERM")
+        if self.proc:
+            self.logf.close()
+        return self.proc.returncode if self.proc else None
+
+    def connect(self, timeout=5.0):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return s
+
+
+def read_reply(sock):
+    """One reply ("action=...\\n\\n") as text, or None on EOF before any byte."""
+    buf = b""
+    while not buf.endswith(b"\n\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            if buf:
+                raise AssertionError(f"connection closed mid-reply: {buf!r}")
+            return None
+        buf += chunk
+    return buf.decode()
+
+
+def ask(sock, req):
+    sock.sendall(req)
+    return read_reply(sock)
+
+
+def closed_without_reply(sock, timeout=5.0):
+    """True if the peer closes the connection without sending a byte."""
+    sock.settimeout(timeout)
+    try:
+        data = sock.recv(4096)
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+    return data == b""
