@@ -41,8 +41,10 @@ struct attr_slot {
     unsigned short off;
     unsigned char kind;
 };
+/* clang-format off */
 #define SLOT_STR(f) {offsetof(struct policy_request, f), ATTR_STR}
 #define SLOT_NUM(f) {offsetof(struct policy_request, f), ATTR_NUM}
+/* clang-format on */
 static const struct attr_slot attr_slots[POLICY_ATTR_COUNT] = {
     [POLICY_ATTR_REQUEST] = SLOT_STR(request),
     [POLICY_ATTR_PROTOCOL_STATE] = SLOT_STR(protocol_state),
@@ -82,7 +84,9 @@ struct state_name {
     const char *name;
     size_t len;
 };
+/* clang-format off */
 #define STATE(s) {s, sizeof(s) - 1}
+/* clang-format on */
 static const struct state_name state_names[] = {
     [POLICY_STATE_UNKNOWN] = STATE("UNKNOWN"),
     [POLICY_STATE_CONNECT] = STATE("CONNECT"),
@@ -241,10 +245,7 @@ ssize_t policy_frame(const char *buf, size_t len, size_t *scan, const struct pol
             *scan = 0;
             return (ssize_t)(s + e + 1);
         }
-        if (s + e + 2 > max_request) {
-            err = POLICY_ERR_TOO_LARGE;
-            goto fail;
-        }
+        /* an attribute line: its last byte already reserved this LF and the blank line */
         k++;
         s += e + 1;
     }
@@ -261,7 +262,7 @@ static int attr_lookup(const char *n, size_t len)
 {
 /* the length test is constant-folded inside its case and catches a mislabelled case */
 #define IS(lit, id)                                                                                \
-    if (len == sizeof(lit) - 1 && memcmp(n, lit, sizeof(lit) - 1) == 0)                           \
+    if (len == sizeof(lit) - 1 && memcmp(n, lit, sizeof(lit) - 1) == 0)                            \
     return id
     switch (len) {
     case 4:
@@ -412,9 +413,11 @@ int policy_parse(const char *frame, size_t len, const struct policy_limits *lim,
     while (pos < len) {
         char *l = c + pos;
         size_t n = find_lf_or_nul(l, len - pos);
-        if (n < len - pos && l[n] == '\0') {
-            const char *eq = memchr(l, '=', n);
-            return parse_fail(perr, POLICY_ERR_NUL, line + 1, l, eq ? (size_t)(eq - l) : n);
+        if (n < len - pos && l[n] == '\0') { /* name: up to '=' or LF, past the NUL */
+            const char *lf = memchr(l, '\n', len - pos);
+            size_t ll = lf ? (size_t)(lf - l) : len - pos;
+            const char *eq = memchr(l, '=', ll);
+            return parse_fail(perr, POLICY_ERR_NUL, line + 1, l, eq ? (size_t)(eq - l) : ll);
         }
         pos += n + (n < len - pos); /* past the LF, if any */
         size_t end = n;             /* the value ends here: drop a CR before LF/end */

@@ -3,6 +3,7 @@
  * [128, 256); index = 256 + (m - 8) * 128 + (v >> shift) - 128. */
 #include "loadtest/histogram.h"
 
+#include <math.h>
 #include <string.h>
 
 /* bucket_index - the bucket holding v (v already clamped below 2^40) */
@@ -74,10 +75,10 @@ uint64_t histogram_percentile(const struct histogram *h, double pct)
         return h->min;
     if (pct >= 100)
         return h->max;
-    double r = pct / 100.0 * (double)h->count;
-    uint64_t rank = (uint64_t)r;
-    if ((double)rank < r)
-        rank++; /* ceil */
+    /* rank = ceil(pct% of count); a product within 1e-12 of an integer is that integer,
+     * so that floating noise (99.9 * 1000 / 100 = 999.0000000000001) doesn't add one */
+    double r = pct * (double)h->count / 100.0;
+    uint64_t rank = (uint64_t)ceil(r - r * 1e-12);
     if (rank < 1)
         rank = 1;
     uint64_t seen = 0;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,7 +39,6 @@ struct conn {
     uint8_t retried;    /* the current request was already sent again once */
     uint8_t measured;   /* the current request counts in the stats */
     uint8_t resolved;   /* the first connect attempt finished (either way) */
-    uint8_t epollout;   /* EPOLLOUT is registered */
     uint32_t out_off, out_len; /* unsent tail of the request in out */
     uint32_t in_len, in_cap;   /* partial reply in in */
     char *out, *in;
@@ -73,6 +73,7 @@ struct lg {
     uint64_t next_ticket;     /* open loop */
     double ticket_ns;         /* open loop: ns between turns */
     int quota_done;
+    int no_pwait2; /* kernel without epoll_pwait2 */
     int said_connect, said_malformed, said_unexpected, said_closed;
     char rbuf[READ_BUF];
     char wbuf[WORKLOAD_REQUEST_MAX];
@@ -152,7 +153,6 @@ static void conn_release(struct lg *g, struct conn *c)
     free(c->in);
     c->out = c->in = NULL;
     c->out_off = c->out_len = c->in_len = c->in_cap = 0;
-    c->epollout = 0;
     c->state = CONN_CLOSED;
 }
 
@@ -367,7 +367,6 @@ static void write_request(struct lg *g, struct conn *c, uint64_t now)
     c->out_len = (uint32_t)(len - done);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLOUT, .data.ptr = c};
     epoll_ctl(g->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-    c->epollout = 1;
 }
 
 /* flush_out - write more of a partially written request */
@@ -389,7 +388,6 @@ static void flush_out(struct lg *g, struct conn *c, uint64_t now)
     c->out_off = c->out_len = 0;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
     epoll_ctl(g->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-    c->epollout = 0;
 }
 
 /* reply_end - length of the reply at the start of buf (up to and including the empty line
@@ -571,8 +569,8 @@ static void sweep(struct lg *g, uint64_t now)
         g->phase = PHASE_DONE;
 }
 
-/* next_wakeup - the earliest timed thing, as an epoll_wait timeout in ms (rounded up) */
-static int next_wakeup(struct lg *g, uint64_t now)
+/* next_wakeup - ns until the earliest timed thing (0: now), at most a second */
+static uint64_t next_wakeup(struct lg *g, uint64_t now)
 {
     uint64_t at = g->next_sweep;
     if (g->phase == PHASE_RUN && g->t_end < at)
@@ -591,15 +589,30 @@ static int next_wakeup(struct lg *g, uint64_t now)
     }
     if (at <= now)
         return 0;
-    uint64_t ms = (at - now + 999999) / 1000000;
-    return ms > 1000 ? 1000 : (int)ms;
+    return at - now > 1000000000ull ? 1000000000ull : at - now;
+}
+
+/* wait_events - epoll_pwait2 for its nanosecond timeout: with epoll_wait's milliseconds an
+ * open-loop request would leave up to 1 ms late, and that lateness would count as latency.
+ * Falls back to epoll_wait (rounding up) on kernels before 5.11. */
+static int wait_events(struct lg *g, struct epoll_event *evs, uint64_t timeout_ns)
+{
+    if (!g->no_pwait2) {
+        struct timespec ts = {.tv_sec = (time_t)(timeout_ns / 1000000000ull),
+                              .tv_nsec = (long)(timeout_ns % 1000000000ull)};
+        int n = epoll_pwait2(g->epfd, evs, MAX_EVENTS, &ts, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        g->no_pwait2 = 1;
+    }
+    return epoll_wait(g->epfd, evs, MAX_EVENTS, (int)((timeout_ns + 999999) / 1000000));
 }
 
 /* loop_turn - one epoll_wait and everything due after it */
 static void loop_turn(struct lg *g)
 {
     struct epoll_event evs[MAX_EVENTS];
-    int n = epoll_wait(g->epfd, evs, MAX_EVENTS, next_wakeup(g, now_ns()));
+    int n = wait_events(g, evs, next_wakeup(g, now_ns()));
     if (n < 0 && errno != EINTR)
         PANIC("loadtest: epoll_wait: %s", strerror(errno));
     for (int i = 0; i < n; i++)
@@ -693,6 +706,7 @@ void *loadgen_thread_main(void *arg)
     loadgen_stats_init(g->st);
     g->n = t->n_conns;
     g->phase = PHASE_CONNECT;
+    prctl(PR_SET_TIMERSLACK, 1UL); /* wake on time for open-loop pacing (default 50 us) */
     g->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (g->epfd < 0)
         PANIC("loadtest: epoll_create1: %s", strerror(errno));
