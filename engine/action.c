@@ -179,8 +179,7 @@ int action_validate(const char *text, char *why, size_t whylen)
             return fail(why, whylen, "reply code must be 4NN or 5NN");
         }
         if (*arg == '\0')
-            return fail(why, whylen,
-                        "%.3s needs text: Postfix treats a bare number as OK", text);
+            return fail(why, whylen, "%.3s needs text: Postfix treats a bare number as OK", text);
         return check_dsn(arg, text[0], why, whylen);
     }
 

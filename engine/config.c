@@ -13,8 +13,8 @@
  * An inline comment starts at a ";" that follows whitespace. Continuation lines (and
  * repeating the key) append to the list keys `listen` and `skip_clients`; for any other key
  * they are an error, as is setting a key twice. The first error stops loading.
- * Not thread-safe only in the sense that inih is not re-entrant per stream; separate loads
- * on separate threads are fine (no globals are touched). */
+ * Thread-safety: no globals (inih's Debian run-time knobs are left alone); loads of different
+ * files may run concurrently. */
 #include "engine/config.h"
 #include "engine/action.h"
 #include "engine/base/alloc.h"
@@ -97,18 +97,17 @@ struct load_ctx {
     const char *path;
     struct config *c;
     struct config_error *err;
-    unsigned line;            /* physical line last handed to inih, 1-based */
-    bool failed;              /* err is filled; the reader ends the stream */
-    enum section_id section;  /* current section, SEC_NONE before the first */
-    bool have_pair;           /* a pair was seen in this section: indented lines continue it */
-    bool cont;                /* the current line is a continuation */
+    unsigned line;             /* physical line last handed to inih, 1-based */
+    bool failed;               /* err is filled; the reader ends the stream */
+    enum section_id section;   /* current section, SEC_NONE before the first */
+    bool have_pair;            /* a pair was seen in this section: indented lines continue it */
+    bool cont;                 /* the current line is a continuation */
     unsigned set_line[N_KEYS]; /* line each key was first set on, 0: not set */
 };
 
 /* vfail - fill err with "path:line: [section] key: " + fmt (parts omitted when 0/NULL) */
-__attribute__((format(printf, 4, 0))) static void vfail(struct load_ctx *lc, unsigned line,
-                                                        const char *key, const char *fmt,
-                                                        va_list ap)
+__attribute__((format(printf, 4, 0))) static void
+vfail(struct load_ctx *lc, unsigned line, const char *key, const char *fmt, va_list ap)
 {
     if (lc->failed)
         return;
@@ -190,13 +189,25 @@ int config_parse_duration(const char *s, uint64_t *out_ms)
     if (parse_u64(s, n, &v) != 0)
         return -1;
     switch (s[n]) {
-    case '\0': break;
-    case 's': unit_s = 1; break;
-    case 'm': unit_s = 60; break;
-    case 'h': unit_s = 3600; break;
-    case 'd': unit_s = 86400; break;
-    case 'w': unit_s = 7 * 86400; break;
-    default: return -1;
+    case '\0':
+        break;
+    case 's':
+        unit_s = 1;
+        break;
+    case 'm':
+        unit_s = 60;
+        break;
+    case 'h':
+        unit_s = 3600;
+        break;
+    case 'd':
+        unit_s = 86400;
+        break;
+    case 'w':
+        unit_s = 7 * 86400;
+        break;
+    default:
+        return -1;
     }
     if (s[n] != '\0' && s[n + 1] != '\0')
         return -1;
@@ -267,6 +278,17 @@ static bool parse_port(const char *p)
     return v >= 1 && v <= 65535;
 }
 
+/* numeric_host - copy s[0..n) into host (NUL-terminated) if it is a numeric address of af */
+static bool numeric_host(const char *s, size_t n, int af, char *host, size_t size)
+{
+    unsigned char b[16];
+    if (n >= size)
+        return false;
+    memcpy(host, s, n);
+    host[n] = '\0';
+    return inet_pton(af, host, b) == 1;
+}
+
 /* listen_parse - one listen value into *out (strings allocated on success only).
  * Returns 0, or -1 with the problem in why. */
 static int listen_parse(const char *v, struct listen_spec *out, char *why, size_t whylen)
@@ -307,9 +329,7 @@ static int listen_parse(const char *v, struct listen_spec *out, char *why, size_
         }
         hlen = (size_t)(close - rest - 1);
         port = close + 2;
-        unsigned char b[16];
-        if (hlen >= sizeof(host) || (memcpy(host, rest + 1, hlen), host[hlen] = '\0',
-                                     inet_pton(AF_INET6, host, b) != 1)) {
+        if (!numeric_host(rest + 1, hlen, AF_INET6, host, sizeof(host))) {
             snprintf(why, whylen, "\"%s\" is not a numeric IPv6 address",
                      log_sanitize(q, sizeof(q), rest + 1, hlen));
             return -1;
@@ -322,14 +342,12 @@ static int listen_parse(const char *v, struct listen_spec *out, char *why, size_
         }
         hlen = (size_t)(colon - rest);
         port = colon + 1;
-        unsigned char b[4];
         if (hlen == 0 || (hlen == 1 && rest[0] == '*')) {
             any = true;
         } else if (memchr(rest, ':', hlen)) {
             snprintf(why, whylen, "an IPv6 address needs brackets: inet:[ADDR]:PORT");
             return -1;
-        } else if (hlen >= sizeof(host) || (memcpy(host, rest, hlen), host[hlen] = '\0',
-                                            inet_pton(AF_INET, host, b) != 1)) {
+        } else if (!numeric_host(rest, hlen, AF_INET, host, sizeof(host))) {
             snprintf(why, whylen,
                      "host \"%s\" is not a numeric IPv4 address, [IPv6 address], * or empty",
                      log_sanitize(q, sizeof(q), rest, hlen));
@@ -368,9 +386,8 @@ static int set_cidrs(struct load_ctx *lc, const struct key_def *k, struct cidr_s
         if (!cidr_parse(p, n, false, &c)) {
             if (cidr_parse(p, n, true, &c)) {
                 char fixed[CIDR_TEXT_MAX];
-                fail_key(lc, 0, k->name, "item %u \"%s\": host bits set (did you mean %s?)",
-                         item, log_sanitize(q, sizeof(q), p, n),
-                         cidr_format(&c, fixed, sizeof(fixed)));
+                fail_key(lc, 0, k->name, "item %u \"%s\": host bits set (did you mean %s?)", item,
+                         log_sanitize(q, sizeof(q), p, n), cidr_format(&c, fixed, sizeof(fixed)));
             } else {
                 fail_key(lc, 0, k->name, "item %u \"%s\": not an IP address or CIDR", item,
                          log_sanitize(q, sizeof(q), p, n));
@@ -650,8 +667,8 @@ static char *read_line(char *str, int num, void *stream)
         return NULL;
     lc->line++;
     if (n > cap) {
-        fail_line(lc, "line too long (%zu bytes, at most %zu; split a list over several lines)",
-                  n, cap);
+        fail_line(lc, "line too long (%zu bytes, at most %zu; split a list over several lines)", n,
+                  cap);
         return NULL;
     }
     if (nul) {

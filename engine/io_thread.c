@@ -235,6 +235,11 @@ static void conn_reply(struct io_thread *io, struct job *j)
         conn_free(c);
         return;
     }
+    if (!j->reply) { /* abandoned by its worker: no reply is owed a half-decided request */
+        job_free(j);
+        conn_close(io, c);
+        return;
+    }
     conn_touch(io, c);
     if (c->wlen == 0) {
         ssize_t n = send(c->fd, j->reply, j->reply_len, MSG_NOSIGNAL);

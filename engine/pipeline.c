@@ -40,24 +40,61 @@ const char *decision_reply_action(const struct decision *d, struct arena *a)
     return s;
 }
 
-void pipeline_run(const struct pipeline *p, const struct stage_ctx *ctx,
-                  const struct policy_request *req, struct decision *d)
+void pipeline_state_init(struct pipeline_state *ps)
 {
-    memset(d, 0, sizeof(*d));
-    for (unsigned i = 0; i < p->n; i++) {
-        const struct stage *st = &p->stages[i];
-        if (st->run(st, ctx, req, d) == STAGE_DECIDED) {
-            if (!d->action)
-                PANIC("pipeline: stage %s decided without an action", st->name);
-            break;
-        }
-    }
+    memset(ps, 0, sizeof(*ps));
+}
+
+/* compose - the final decision once no stage runs any more */
+static void compose(const struct pipeline *p, struct decision *d)
+{
     if (!d->action)
         decision_set(d, "default", p->default_action, NULL);
     if (d->prepend && d->cls == ACTION_CLASS_ACCEPT) {
         d->prepend = NULL;
         d->prepends_dropped++;
     }
+}
+
+bool pipeline_step(const struct pipeline *p, struct stage_ctx *ctx,
+                   const struct policy_request *req, struct pipeline_state *ps)
+{
+    while (ps->next < p->n) {
+        const struct stage *st = &p->stages[ps->next];
+        ctx->slot = &ps->slots[ps->next];
+        enum stage_result r = st->run(st, ctx, req, &ps->d);
+        if (r == STAGE_PENDING)
+            return false;
+        ps->next++;
+        if (r == STAGE_DECIDED) {
+            if (!ps->d.action)
+                PANIC("pipeline: stage %s decided without an action", st->name);
+            break;
+        }
+    }
+    ps->next = p->n;
+    compose(p, &ps->d);
+    ps->done = true;
+    return true;
+}
+
+void pipeline_abort(const struct pipeline *p, struct pipeline_state *ps)
+{
+    for (unsigned i = 0; i < p->n; i++)
+        if (ps->slots[i] && p->stages[i].abort)
+            p->stages[i].abort(&p->stages[i], ps->slots[i]);
+    memset(ps->slots, 0, sizeof(ps->slots));
+}
+
+void pipeline_run(const struct pipeline *p, const struct stage_ctx *ctx,
+                  const struct policy_request *req, struct decision *d)
+{
+    struct pipeline_state ps;
+    pipeline_state_init(&ps);
+    struct stage_ctx c = *ctx;
+    if (!pipeline_step(p, &c, req, &ps))
+        PANIC("pipeline_run: a stage went asynchronous; use pipeline_step");
+    *d = ps.d;
 }
 
 /* --- skip stage: clients that are never checked ------------------------------------------ */
@@ -83,6 +120,8 @@ static enum stage_result skip_run(const struct stage *st, const struct stage_ctx
 struct pipeline *pipeline_create_with(const struct stage *stages, unsigned n,
                                       const char *default_action)
 {
+    if (n > PIPELINE_MAX_STAGES)
+        PANIC("pipeline: %u stages, at most %d", n, PIPELINE_MAX_STAGES);
     struct pipeline *p = xcalloc(1, sizeof(*p));
     p->stages = xcalloc(n ? n : 1, sizeof(*p->stages));
     if (n)

@@ -13,6 +13,7 @@
  * per-request state lives in the request arena. SPF and greylisting plug in as stages. */
 #ifndef GREYSPF_ENGINE_PIPELINE_H
 #define GREYSPF_ENGINE_PIPELINE_H
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "engine/action.h"
@@ -20,7 +21,14 @@
 #include "engine/config.h"
 #include "engine/policy.h"
 
-enum stage_result { STAGE_PASS = 0, STAGE_DECIDED };
+enum stage_result {
+    STAGE_PASS = 0, /* no verdict: the next stage runs */
+    STAGE_DECIDED,  /* verdict set: later stages do not run */
+    STAGE_PENDING,  /* asynchronous work started: the stage will call ctx->resume once, on
+                     * the same thread, and is then run again with its slot (*ctx->slot) */
+};
+
+#define PIPELINE_MAX_STAGES 8
 
 /* struct decision - what the stages concluded; strings are static, config-owned or arena */
 struct decision {
@@ -35,9 +43,21 @@ struct decision {
 /* struct stage_ctx - per-request context a stage may use */
 struct stage_ctx {
     struct arena *arena;      /* the request's arena: lives until the reply is written */
-    uint64_t now_us;          /* monotonic, read once per request */
-    int64_t now_s;            /* wall clock seconds, read once per request */
+    uint64_t now_us;          /* monotonic, read once per pipeline step */
+    int64_t now_s;            /* wall clock seconds, read once per pipeline step */
     const struct ip_addr *client_ip; /* parsed client_address, NULL if absent/unparsable */
+    void *env;                /* the running thread's resources for stages (stage_env.h) */
+    void **slot;              /* this stage's per-request state (NULL on its first run) */
+    void (*resume)(void *arg); /* for STAGE_PENDING: call once when the work is done */
+    void *resume_arg;
+};
+
+/* struct pipeline_state - one request's progress through the pipeline (in its job) */
+struct pipeline_state {
+    unsigned next;                      /* index of the stage to run next */
+    bool done;
+    struct decision d;
+    void *slots[PIPELINE_MAX_STAGES];   /* per-stage request state */
 };
 
 struct stage {
@@ -45,6 +65,9 @@ struct stage {
     /* run - examine req; on STAGE_DECIDED set d->action/cls/reason (use decision_set) */
     enum stage_result (*run)(const struct stage *st, const struct stage_ctx *ctx,
                              const struct policy_request *req, struct decision *d);
+    /* abort - the request is abandoned while this stage is pending or holds a slot (daemon
+     * shutdown): release *slot without calling resume. NULL if the stage never keeps one. */
+    void (*abort)(const struct stage *st, void *slot);
     void (*destroy)(struct stage *st); /* frees st->state; NULL if nothing to free */
     void *state;
 };
@@ -60,7 +83,17 @@ struct pipeline *pipeline_create_with(const struct stage *stages, unsigned n,
                                       const char *default_action);
 void pipeline_destroy(struct pipeline *p); /* NULL is a no-op */
 
-/* pipeline_run - run the stages over req and compose the final decision into *d */
+/* pipeline_state_init - a request that has not started */
+void pipeline_state_init(struct pipeline_state *ps);
+/* pipeline_step - run stages from ps->next until one decides, one is pending, or all
+ * passed. Returns true when the decision is final (ps->d composed, ps->done set), false when
+ * a stage is pending: call pipeline_step again after ctx->resume was called. ctx->slot is set
+ * by the pipeline for each stage. */
+bool pipeline_step(const struct pipeline *p, struct stage_ctx *ctx,
+                   const struct policy_request *req, struct pipeline_state *ps);
+/* pipeline_abort - release the stage slots of an unfinished request */
+void pipeline_abort(const struct pipeline *p, struct pipeline_state *ps);
+/* pipeline_run - run a pipeline whose stages never return STAGE_PENDING (tests) */
 void pipeline_run(const struct pipeline *p, const struct stage_ctx *ctx,
                   const struct policy_request *req, struct decision *d);
 

@@ -29,6 +29,7 @@
 #include "engine/mpmc_queue.h"
 #include "engine/pipeline.h"
 #include "engine/policy.h"
+#include "engine/stage_env.h"
 
 #define JOB_ARENA_INLINE 3072 /* a full Postfix request fits; overflow is malloc'ed */
 #define PEER_MAX 64
@@ -72,9 +73,16 @@ struct conn {
 struct job {
     struct conn *conn;
     uint64_t t_start_us;
-    const char *reply;        /* "action=...\n\n" in the arena */
+    const char *reply;        /* "action=...\n\n" in the arena; NULL if abandoned */
     size_t reply_len;
     struct policy_request req;
+    /* set by the worker: */
+    struct runtime *rt;       /* the runtime the request started with (a reference) */
+    struct worker *worker;
+    struct pipeline_state ps;
+    struct ip_addr client_ip;
+    bool client_ip_ok;
+    struct job *park_prev, *park_next; /* the worker's parked list while a stage is pending */
     struct arena arena;
     alignas(max_align_t) char inline_buf[JOB_ARENA_INLINE];
 };
@@ -106,6 +114,9 @@ struct worker {
     alignas(64) atomic_int idle; /* 1 while (about to be) waiting for requests */
     struct runtime *rt;
     unsigned rt_gen;
+    struct stage_env env;        /* resources stages use on this worker */
+    struct job parked;           /* sentinel: requests waiting on asynchronous stages */
+    unsigned n_parked;
 };
 
 struct server {

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -51,21 +52,11 @@ static void log_decision(const struct job *j, const struct decision *d, const ch
               (unsigned long long)latency_us);
 }
 
-/* worker_process - decide one job and hand it back to its I/O thread */
-static void worker_process(struct worker *w, struct job *j)
+/* worker_finish - compose the reply, log, and hand the job back to its I/O thread */
+static void worker_finish(struct worker *w, struct job *j)
 {
-    runtime_refresh(w->srv, &w->rt, &w->rt_gen);
-    struct ip_addr ip;
-    const struct policy_request *r = &j->req;
-    struct stage_ctx ctx = {
-        .arena = &j->arena,
-        .now_us = clock_mono_us(),
-        .now_s = clock_wall_s(),
-        .client_ip = ip_parse(r->client_address.p, r->client_address.len, &ip) ? &ip : NULL,
-    };
-    struct decision d;
-    pipeline_run(w->rt->pl, &ctx, r, &d);
-    const char *action = decision_reply_action(&d, &j->arena);
+    const struct decision *d = &j->ps.d;
+    const char *action = decision_reply_action(d, &j->arena);
     size_t alen = strlen(action);
     char *reply = arena_alloc(&j->arena, alen + 9);
     memcpy(reply, "action=", 7);
@@ -74,10 +65,104 @@ static void worker_process(struct worker *w, struct job *j)
     reply[8 + alen] = '\n';
     j->reply = reply;
     j->reply_len = alen + 9;
-    if (w->rt->cfg->log_decisions && LOG_ENABLED(LOG_LVL_INFO))
-        log_decision(j, &d, action, clock_mono_us() - j->t_start_us);
+    if (j->rt->cfg->log_decisions && LOG_ENABLED(LOG_LVL_INFO))
+        log_decision(j, d, action, clock_mono_us() - j->t_start_us);
+    runtime_release(j->rt);
+    j->rt = NULL;
+    (void)w;
     io_thread_push_reply(j->conn->io, j);
 }
+
+static void park(struct worker *w, struct job *j)
+{
+    j->park_next = &w->parked;
+    j->park_prev = w->parked.park_prev;
+    w->parked.park_prev->park_next = j;
+    w->parked.park_prev = j;
+    w->n_parked++;
+}
+
+static void unpark(struct worker *w, struct job *j)
+{
+    j->park_prev->park_next = j->park_next;
+    j->park_next->park_prev = j->park_prev;
+    j->park_prev = j->park_next = NULL;
+    w->n_parked--;
+}
+
+static void job_resume(void *arg);
+
+/* worker_step - run the job's pipeline as far as it goes; finish or park it */
+static void worker_step(struct worker *w, struct job *j)
+{
+    struct stage_ctx ctx = {
+        .arena = &j->arena,
+        .now_us = clock_mono_us(),
+        .now_s = clock_wall_s(),
+        .client_ip = j->client_ip_ok ? &j->client_ip : NULL,
+        .env = &w->env,
+        .resume = job_resume,
+        .resume_arg = j,
+    };
+    if (!pipeline_step(j->rt->pl, &ctx, &j->req, &j->ps)) {
+        if (!j->park_next)
+            park(w, j);
+        return;
+    }
+    if (j->park_next)
+        unpark(w, j);
+    worker_finish(w, j);
+}
+
+/* job_resume - a pending stage finished its work (called on the worker's thread) */
+static void job_resume(void *arg)
+{
+    struct job *j = arg;
+    worker_step(j->worker, j);
+}
+
+/* worker_start - a new job from the request ring */
+static void worker_start(struct worker *w, struct job *j)
+{
+    runtime_refresh(w->srv, &w->rt, &w->rt_gen);
+    /* the job keeps the runtime it started with, even across a reload while parked */
+    atomic_fetch_add_explicit(&w->rt->refs, 1, memory_order_relaxed);
+    j->rt = w->rt;
+    j->worker = w;
+    j->park_prev = j->park_next = NULL;
+    pipeline_state_init(&j->ps);
+    j->client_ip_ok = ip_parse(j->req.client_address.p, j->req.client_address.len,
+                               &j->client_ip);
+    worker_step(w, j);
+}
+
+/* worker_abandon - shutdown: give up every parked request (no reply; the I/O threads are
+ * gone and free the jobs when reaping) */
+static void worker_abandon(struct worker *w)
+{
+    while (w->parked.park_next != &w->parked) {
+        struct job *j = w->parked.park_next;
+        unpark(w, j);
+        pipeline_abort(j->rt->pl, &j->ps);
+        runtime_release(j->rt);
+        j->rt = NULL;
+        j->reply = NULL;
+        io_thread_push_reply(j->conn->io, j);
+    }
+}
+
+/* worker_timeout - epoll timeout: -1 (sleep until woken), or the next stage deadline */
+static int worker_timeout(struct worker *w, uint64_t now_ms)
+{
+    if (!w->n_parked || !w->env.next_timeout_ms)
+        return -1;
+    int64_t t = w->env.next_timeout_ms(&w->env, now_ms);
+    if (t < 0)
+        return -1;
+    return t > 1000 ? 1000 : (int)t;
+}
+
+#define WORKER_BATCH 64
 
 void *worker_main(void *arg)
 {
@@ -87,15 +172,23 @@ void *worker_main(void *arg)
     snprintf(name, sizeof(name), "greyspf-w%u", w->idx);
     pthread_setname_np(pthread_self(), name);
     w->rt = runtime_acquire(s, &w->rt_gen);
+    w->parked.park_next = w->parked.park_prev = &w->parked;
 
     for (;;) {
-        struct job *j = mpmc_queue_pop(s->requests);
-        if (j) {
-            worker_process(w, j);
-            continue;
+        unsigned n = 0;
+        struct job *j;
+        while (n < WORKER_BATCH && (j = mpmc_queue_pop(s->requests)) != NULL) {
+            worker_start(w, j);
+            n++;
         }
-        if (atomic_load_explicit(&s->stopping, memory_order_acquire))
+        if (w->env.tick && w->n_parked)
+            w->env.tick(&w->env, clock_mono_ms());
+        if (n == WORKER_BATCH)
+            continue; /* busy: keep draining, stage deadlines checked each batch */
+        if (atomic_load_explicit(&s->stopping, memory_order_acquire)) {
+            worker_abandon(w);
             break;
+        }
         /* announce idleness, then re-check the ring (wake protocol, server_int.h) */
         atomic_store_explicit(&w->idle, 1, memory_order_relaxed);
         /* seq_cst: orders the idle store before the ring re-check */
@@ -103,22 +196,29 @@ void *worker_main(void *arg)
         j = mpmc_queue_pop(s->requests);
         if (j) {
             atomic_store_explicit(&w->idle, 0, memory_order_relaxed);
-            worker_process(w, j);
+            worker_start(w, j);
             continue;
         }
         struct epoll_event ev[8];
-        int n = epoll_wait(w->epfd, ev, 8, -1);
-        if (n < 0 && errno != EINTR)
+        int ne = epoll_wait(w->epfd, ev, 8, worker_timeout(w, clock_mono_ms()));
+        if (ne < 0 && errno != EINTR)
             PANIC("worker: epoll_wait: %s", strerror(errno));
-        for (int i = 0; i < n; i++) {
+        bool stage_io = false;
+        for (int i = 0; i < ne; i++) {
             if (ev[i].data.ptr == &w->efd) {
                 uint64_t v;
                 ssize_t r = read(w->efd, &v, sizeof(v));
                 (void)r; /* EAGAIN only: another wake-up already drained it */
+            } else {
+                stage_io = true; /* a stage's descriptor, e.g. the resolver's */
             }
         }
         /* woken by a producer (it cleared idle) or by something else: not idle any more */
         atomic_store_explicit(&w->idle, 0, memory_order_relaxed);
+        /* always serve a readable stage descriptor, parked requests or not: level-triggered
+         * epoll would otherwise spin on answers to cancelled lookups */
+        if (stage_io && w->env.tick && !w->n_parked)
+            w->env.tick(&w->env, clock_mono_ms());
     }
     runtime_release(w->rt);
     w->rt = NULL;
