@@ -9,7 +9,7 @@
 /* Classes in increasing strength; see pipeline.h for how stages compose them. */
 enum action_class {
     ACTION_CLASS_DUNNO = 0,   /* DUNNO, WARN, INFO, PREPEND: no verdict, later restrictions run */
-    ACTION_CLASS_ACCEPT,      /* OK, and numeric 2NN */
+    ACTION_CLASS_ACCEPT,      /* OK, and an all-digit text (Postfix treats it as OK) */
     ACTION_CLASS_DIVERT,      /* HOLD, DISCARD, FILTER, REDIRECT, BCC */
     ACTION_CLASS_DEFER,       /* DEFER_IF_PERMIT, DEFER_IF_REJECT, DEFER, 4NN */
     ACTION_CLASS_REJECT,      /* REJECT, 5NN */

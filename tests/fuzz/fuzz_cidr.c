@@ -37,8 +37,8 @@ static void check_ip(const struct ip_addr *a)
 
     struct cidr lo4, lo6;
     FUZZ_CHECK(cidr_text("127.0.0.0/8", &lo4) && cidr_text("::1", &lo6), "loopback CIDRs");
-    FUZZ_CHECK(ip_is_loopback(a) == (cidr_match(&lo4, a) || cidr_match(&lo6, a)),
-               "ip %s: loopback", text);
+    FUZZ_CHECK(ip_is_loopback(a) == (cidr_match(&lo4, a) || cidr_match(&lo6, a)), "ip %s: loopback",
+               text);
 }
 
 /* check_cidr - properties of a parsed (masked) CIDR */
@@ -49,8 +49,7 @@ static void check_cidr(const struct cidr *c)
     FUZZ_CHECK(c->prefix <= 128, "prefix %u", c->prefix);
     cidr_format(c, text, sizeof(text));
     FUZZ_CHECK(strchr(text, '/') != NULL, "cidr %s without prefix", text);
-    FUZZ_CHECK(cidr_text(text, &back) && same_cidr(&back, c), "cidr %s does not round-trip",
-               text);
+    FUZZ_CHECK(cidr_text(text, &back) && same_cidr(&back, c), "cidr %s does not round-trip", text);
     FUZZ_CHECK(cidr_match(c, &c->addr), "cidr %s does not match its own address", text);
     if (c->prefix > 0) {
         /* flip the last bit inside the prefix: that address is outside */

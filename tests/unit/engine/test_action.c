@@ -21,8 +21,14 @@ struct action_case {
     const char *why;       /* when !ok: a substring of the reason */
 };
 
-#define OK(n, t, c) {n, t, true, ACTION_CLASS_##c, NULL}
-#define BAD(n, t, w) {n, t, false, ACTION_CLASS_DUNNO, w}
+#define OK(n, t, c)                                                                                \
+    {                                                                                              \
+        n, t, true, ACTION_CLASS_##c, NULL                                                         \
+    }
+#define BAD(n, t, w)                                                                               \
+    {                                                                                              \
+        n, t, false, ACTION_CLASS_DUNNO, w                                                         \
+    }
 
 static const struct action_case cases[] = {
     OK("DUNNO", "DUNNO", DUNNO),
@@ -125,13 +131,11 @@ static void test_action_table(void **state)
             failures++;
         }
         if (!c->ok && !strstr(why, c->why)) {
-            print_error("%s: got reason \"%s\", want it to contain \"%s\"\n", c->name, why,
-                        c->why);
+            print_error("%s: got reason \"%s\", want it to contain \"%s\"\n", c->name, why, c->why);
             failures++;
         }
         if (c->ok && action_classify(c->text) != c->cls) {
-            print_error("%s: got class %d, want %d\n", c->name, action_classify(c->text),
-                        c->cls);
+            print_error("%s: got class %d, want %d\n", c->name, action_classify(c->text), c->cls);
             failures++;
         }
         if (action_validate(c->text, NULL, 0) != r) { /* why may be NULL */

@@ -15,7 +15,7 @@
 struct ip_case {
     const char *name;
     const char *text;
-    size_t len;       /* 0: strlen(text) */
+    size_t len; /* 0: strlen(text) */
     bool ok;
     const char *want; /* ip_format of the result */
     bool v4, loopback;
@@ -261,8 +261,8 @@ static void test_cidr_match(void **state)
         assert_true(ip_parse(c->ip, strlen(c->ip), &a));
         bool got = cidr_match(&r, &a);
         if (got != c->want) {
-            print_error("cidr_match %s (%s in %s): got %d, want %d\n", c->name, c->ip, c->cidr,
-                        got, c->want);
+            print_error("cidr_match %s (%s in %s): got %d, want %d\n", c->name, c->ip, c->cidr, got,
+                        c->want);
             failures++;
         }
     }
@@ -272,8 +272,8 @@ static void test_cidr_match(void **state)
 static void test_cidr_set(void **state)
 {
     (void)state;
-    static const char *const nets[] = {"10.0.0.0/8", "192.168.0.0/16", "2001:db8::/32",
-                                       "198.51.100.7", "172.16.0.0/12", "fd00::/8",
+    static const char *const nets[] = {"10.0.0.0/8",    "192.168.0.0/16", "2001:db8::/32",
+                                       "198.51.100.7",  "172.16.0.0/12",  "fd00::/8",
                                        "100.64.0.0/10", "203.0.113.0/24", "::1"};
     static const struct {
         const char *ip;
@@ -298,8 +298,7 @@ static void test_cidr_set(void **state)
         assert_true(ip_parse(probes[i].ip, strlen(probes[i].ip), &a));
         bool got = cidr_set_match(&s, &a);
         if (got != probes[i].want) {
-            print_error("cidr_set_match %s: got %d, want %d\n", probes[i].ip, got,
-                        probes[i].want);
+            print_error("cidr_set_match %s: got %d, want %d\n", probes[i].ip, got, probes[i].want);
             failures++;
         }
     }
@@ -355,10 +354,14 @@ static void test_cidr_round_trip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ip_parse),         cmocka_unit_test(test_ip_v4_mapped_storage),
-        cmocka_unit_test(test_ip_format_truncates), cmocka_unit_test(test_cidr_parse),
-        cmocka_unit_test(test_cidr_parse_bounded), cmocka_unit_test(test_cidr_match),
-        cmocka_unit_test(test_cidr_set),         cmocka_unit_test(test_cidr_round_trip),
+        cmocka_unit_test(test_ip_parse),
+        cmocka_unit_test(test_ip_v4_mapped_storage),
+        cmocka_unit_test(test_ip_format_truncates),
+        cmocka_unit_test(test_cidr_parse),
+        cmocka_unit_test(test_cidr_parse_bounded),
+        cmocka_unit_test(test_cidr_match),
+        cmocka_unit_test(test_cidr_set),
+        cmocka_unit_test(test_cidr_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -115,26 +115,50 @@ static void test_empty_file_is_defaults(void **state)
 /* ---- every key, good values ---- */
 
 enum field {
-    F_WORKERS, F_IO_THREADS, F_MAX_CONN, F_IDLE, F_DRAIN, F_MAX_LINE, F_MAX_ATTRS, F_MAX_REQ,
-    F_MODE, F_LOG_LEVEL, F_LOG_DECISIONS, F_SKIP_SASL, F_SKIP_LOOPBACK,
+    F_WORKERS,
+    F_IO_THREADS,
+    F_MAX_CONN,
+    F_IDLE,
+    F_DRAIN,
+    F_MAX_LINE,
+    F_MAX_ATTRS,
+    F_MAX_REQ,
+    F_MODE,
+    F_LOG_LEVEL,
+    F_LOG_DECISIONS,
+    F_SKIP_SASL,
+    F_SKIP_LOOPBACK,
 };
 
 static uint64_t field_value(const struct config *c, enum field f)
 {
     switch (f) {
-    case F_WORKERS: return c->workers;
-    case F_IO_THREADS: return c->io_threads;
-    case F_MAX_CONN: return c->max_connections;
-    case F_IDLE: return c->idle_timeout_ms;
-    case F_DRAIN: return c->drain_timeout_ms;
-    case F_MAX_LINE: return c->limits.max_line;
-    case F_MAX_ATTRS: return c->limits.max_attrs;
-    case F_MAX_REQ: return c->limits.max_request;
-    case F_MODE: return c->socket_mode;
-    case F_LOG_LEVEL: return (uint64_t)c->log_level;
-    case F_LOG_DECISIONS: return c->log_decisions;
-    case F_SKIP_SASL: return c->skip_sasl;
-    case F_SKIP_LOOPBACK: return c->skip_loopback;
+    case F_WORKERS:
+        return c->workers;
+    case F_IO_THREADS:
+        return c->io_threads;
+    case F_MAX_CONN:
+        return c->max_connections;
+    case F_IDLE:
+        return c->idle_timeout_ms;
+    case F_DRAIN:
+        return c->drain_timeout_ms;
+    case F_MAX_LINE:
+        return c->limits.max_line;
+    case F_MAX_ATTRS:
+        return c->limits.max_attrs;
+    case F_MAX_REQ:
+        return c->limits.max_request;
+    case F_MODE:
+        return c->socket_mode;
+    case F_LOG_LEVEL:
+        return (uint64_t)c->log_level;
+    case F_LOG_DECISIONS:
+        return c->log_decisions;
+    case F_SKIP_SASL:
+        return c->skip_sasl;
+    case F_SKIP_LOOPBACK:
+        return c->skip_loopback;
     }
     return UINT64_MAX;
 }
@@ -176,8 +200,8 @@ static const struct good_case good_cases[] = {
      F_MAX_LINE, 1048576},
     {"max_attributes min", "[server]\nmax_attributes = 8\n", F_MAX_ATTRS, 8},
     {"max_attributes max", "[server]\nmax_attributes = 1024\n", F_MAX_ATTRS, 1024},
-    {"max_request_size line+2",
-     "[server]\nmax_line_length = 2048\nmax_request_size = 2050\n", F_MAX_REQ, 2050},
+    {"max_request_size line+2", "[server]\nmax_line_length = 2048\nmax_request_size = 2050\n",
+     F_MAX_REQ, 2050},
     {"max_request_size 64m max", "[server]\nmax_request_size = 64m\n", F_MAX_REQ, 67108864},
     {"max_request_size 128k", "[server]\nmax_request_size = 128k\n", F_MAX_REQ, 131072},
     {"socket_mode 0660", "[server]\nsocket_mode = 0660\n", F_MODE, 0660},
@@ -196,8 +220,8 @@ static const struct good_case good_cases[] = {
     {"skip_loopback false", "[policy]\nskip_loopback = false\n", F_SKIP_LOOPBACK, 0},
     {"skip_loopback TRUE", "[policy]\nskip_loopback = TRUE\n", F_SKIP_LOOPBACK, 1},
     {"sections in any order, repeated",
-     "[policy]\nskip_sasl = no\n[server]\nworkers = 3\n[policy]\nskip_loopback = no\n",
-     F_WORKERS, 3},
+     "[policy]\nskip_sasl = no\n[server]\nworkers = 3\n[policy]\nskip_loopback = no\n", F_WORKERS,
+     3},
 };
 
 static void test_good_values(void **state)
@@ -279,9 +303,9 @@ static void test_skip_clients(void **state)
     static const struct {
         const char *ip;
         bool want;
-    } probes[] = {{"10.9.8.7", true},      {"192.168.3.4", true}, {"2001:db8::77", true},
-                  {"198.51.100.7", true},  {"198.51.100.8", false}, {"203.0.113.200", true},
-                  {"::1", true},           {"8.8.8.8", false}};
+    } probes[] = {{"10.9.8.7", true},     {"192.168.3.4", true},   {"2001:db8::77", true},
+                  {"198.51.100.7", true}, {"198.51.100.8", false}, {"203.0.113.200", true},
+                  {"::1", true},          {"8.8.8.8", false}};
     for (size_t i = 0; i < N(probes); i++) {
         struct ip_addr a;
         assert_true(ip_parse(probes[i].ip, strlen(probes[i].ip), &a));
@@ -378,12 +402,11 @@ struct bad_case {
 };
 
 #define LONG_PATH_120                                                                              \
-    "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+    "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"  \
     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 /* what a long value looks like in a message: sanitised, cut at QUOTE_MAX with "..." */
-#define A86                                                                                        \
-    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define A86 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 static const struct bad_case bad_cases[] = {
     /* numbers */
@@ -431,8 +454,8 @@ static const struct bad_case bad_cases[] = {
      ":2: [server] max_line_length: 18014398509481984k is out of range (1024..1048576 bytes)"},
     {"max_request_size 65m", "[server]\nmax_request_size = 65m\n", 0,
      ":2: [server] max_request_size: 65m is out of range (max_line_length+2..67108864 bytes)"},
-    {"max_request_size < line+2", "[server]\nmax_line_length = 64k\nmax_request_size = 65537\n",
-     0, ":3: [server] max_request_size: 65537 is less than max_line_length + 2 (65538)"},
+    {"max_request_size < line+2", "[server]\nmax_line_length = 64k\nmax_request_size = 65537\n", 0,
+     ":3: [server] max_request_size: 65537 is less than max_line_length + 2 (65538)"},
     {"max_request_size before max_line_length",
      "[server]\nmax_request_size = 2048\nmax_line_length = 2047\n", 0,
      ":2: [server] max_request_size: 2048 is less than max_line_length + 2 (2049)"},
@@ -646,8 +669,7 @@ static void test_long_lines(void **state)
     write_file(text, 0, path, sizeof(path));
     assert_null(config_load(path, &err));
     snprintf(want, sizeof(want),
-             "%s:2: line too long (200 bytes, at most 199; split a list over several lines)",
-             path);
+             "%s:2: line too long (200 bytes, at most 199; split a list over several lines)", path);
     assert_string_equal(err.msg, want);
 
     /* a long comment is refused too (inih would read its tail as a line of its own) */
@@ -656,8 +678,7 @@ static void test_long_lines(void **state)
     write_file(text, 0, path, sizeof(path));
     assert_null(config_load(path, &err));
     snprintf(want, sizeof(want),
-             "%s:1: line too long (300 bytes, at most 199; split a list over several lines)",
-             path);
+             "%s:1: line too long (300 bytes, at most 199; split a list over several lines)", path);
     assert_string_equal(err.msg, want);
 }
 
@@ -771,18 +792,18 @@ static void test_parse_bool(void **state)
         int ret;
         bool v;
     } cases[] = {
-        {"yes", 0, true},  {"no", 0, false},  {"true", 0, true},   {"false", 0, false},
-        {"on", 0, true},   {"off", 0, false}, {"1", 0, true},      {"0", 0, false},
-        {"YES", 0, true},  {"Off", 0, false}, {"", -1, false},     {"y", -1, false},
-        {"2", -1, false},  {"yes ", -1, false}, {"nope", -1, false}, {"enabled", -1, false},
+        {"yes", 0, true}, {"no", 0, false},    {"true", 0, true},   {"false", 0, false},
+        {"on", 0, true},  {"off", 0, false},   {"1", 0, true},      {"0", 0, false},
+        {"YES", 0, true}, {"Off", 0, false},   {"", -1, false},     {"y", -1, false},
+        {"2", -1, false}, {"yes ", -1, false}, {"nope", -1, false}, {"enabled", -1, false},
     };
     int failures = 0;
     for (size_t i = 0; i < N(cases); i++) {
         bool v = !cases[i].v;
         int r = config_parse_bool(cases[i].text, &v);
         if (r != cases[i].ret || (r == 0 && v != cases[i].v)) {
-            print_error("bool \"%s\": got %d/%d, want %d/%d\n", cases[i].text, r, v,
-                        cases[i].ret, cases[i].v);
+            print_error("bool \"%s\": got %d/%d, want %d/%d\n", cases[i].text, r, v, cases[i].ret,
+                        cases[i].v);
             failures++;
         }
     }
@@ -805,8 +826,7 @@ static void source_path(const char *rel, char *out, size_t outlen)
 static void test_shipped_configs(void **state)
 {
     (void)state;
-    static const char *const files[] = {"packaging/greyspf.conf.example",
-                                        "packaging/greyspf.conf"};
+    static const char *const files[] = {"packaging/greyspf.conf.example", "packaging/greyspf.conf"};
     for (size_t i = 0; i < N(files); i++) {
         char path[1024];
         struct config_error err;
@@ -822,13 +842,13 @@ static void test_shipped_configs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),       cmocka_unit_test(test_empty_file_is_defaults),
-        cmocka_unit_test(test_good_values),    cmocka_unit_test(test_string_values),
-        cmocka_unit_test(test_skip_clients),   cmocka_unit_test(test_listen_good),
+        cmocka_unit_test(test_defaults),        cmocka_unit_test(test_empty_file_is_defaults),
+        cmocka_unit_test(test_good_values),     cmocka_unit_test(test_string_values),
+        cmocka_unit_test(test_skip_clients),    cmocka_unit_test(test_listen_good),
         cmocka_unit_test(test_listen_repeated), cmocka_unit_test(test_bad_values),
-        cmocka_unit_test(test_long_lines),     cmocka_unit_test(test_unreadable),
-        cmocka_unit_test(test_load_stream),    cmocka_unit_test(test_parse_duration),
-        cmocka_unit_test(test_parse_bool),     cmocka_unit_test(test_shipped_configs),
+        cmocka_unit_test(test_long_lines),      cmocka_unit_test(test_unreadable),
+        cmocka_unit_test(test_load_stream),     cmocka_unit_test(test_parse_duration),
+        cmocka_unit_test(test_parse_bool),      cmocka_unit_test(test_shipped_configs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
