@@ -198,7 +198,7 @@ static void submit(int lvl, const char *text, size_t len)
 }
 
 /* format_line - vsnprintf into out, marking truncation; newlines become spaces */
-static size_t format_line(char *out, size_t size, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static size_t format_line(char *out, size_t size, const char *fmt, va_list ap)
 {
     int n = vsnprintf(out, size, fmt, ap);
     if (n < 0)
