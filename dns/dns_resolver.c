@@ -10,7 +10,8 @@
  * drained, one record at a time, removing it from the table before its callback runs. A
  * backend is therefore never re-entered from inside its own process(). dns_cancel of a
  * ready record unhooks it from the table and marks it, so its callback never runs.
- * Not thread-safe: one resolver per thread (dns.h). */
+ * Not thread-safe: one resolver per thread (dns.h). dns_resolver_destroy must not be called
+ * from a callback. */
 #include "dns/dns_int.h"
 
 #include <stdlib.h>
@@ -19,7 +20,7 @@
 #include "engine/base/alloc.h"
 #include "engine/base/log.h"
 
-#define DNS_NAME_MAX 253  /* presentation length without the trailing dot */
+#define DNS_NAME_MAX 253 /* presentation length without the trailing dot */
 #define DNS_LABEL_MAX 63
 #define DNS_TIMEOUT_DEFAULT_MS 5000u
 #define DNS_MAX_QUERIES_DEFAULT 2048u
@@ -27,12 +28,12 @@
 struct dns_pending {
     uint64_t token;
     uint64_t start_ms, deadline_ms;
-    struct dns_pending *hnext;   /* hash chain */
-    struct dns_pending *rnext;   /* ready list */
-    size_t heap_idx;             /* index in heap while waiting; SIZE_MAX otherwise */
+    struct dns_pending *hnext; /* hash chain */
+    struct dns_pending *rnext; /* ready list */
+    size_t heap_idx;           /* index in heap while waiting; SIZE_MAX otherwise */
     dns_answer_cb cb;
     void *arg;
-    struct dns_answer *ans;      /* ready: owned copy, or NULL for a timeout */
+    struct dns_answer *ans; /* ready: owned copy, or NULL for a timeout */
     bool ready, cancelled;
     enum dns_type type;
     char name[DNS_NAME_MAX + 1];
@@ -43,11 +44,10 @@ struct dns_resolver {
     uint32_t timeout_ms;
     unsigned max_queries;
     uint64_t next_token;
-    uint64_t now_ms;             /* of the current dns_resolver_process call */
     struct dns_pending **buckets;
-    size_t nbuckets;             /* power of two */
-    size_t nentries;             /* records in the table (waiting + ready) */
-    struct dns_pending **heap;   /* waiting records by deadline */
+    size_t nbuckets;           /* power of two */
+    size_t nentries;           /* records in the table (waiting + ready) */
+    struct dns_pending **heap; /* waiting records by deadline */
     size_t nheap, heapcap;
     struct dns_pending *ready_head, *ready_tail;
 };
@@ -404,7 +404,7 @@ static void expire(struct dns_resolver *r, uint64_t now_ms)
 }
 
 /* run_one - call the callback of ready record p (already out of the table) and free it */
-static void run_one(struct dns_resolver *r, struct dns_pending *p, uint64_t now_ms)
+static void run_one(struct dns_pending *p, uint64_t now_ms)
 {
     struct dns_answer tmo;
     struct dns_answer *a = p->ans;
@@ -431,7 +431,6 @@ static void run_one(struct dns_resolver *r, struct dns_pending *p, uint64_t now_
 
 void dns_resolver_process(struct dns_resolver *r, uint64_t now_ms)
 {
-    r->now_ms = now_ms;
     r->b->ops->process(r->b);
     expire(r, now_ms);
     struct dns_pending *p;
@@ -441,7 +440,7 @@ void dns_resolver_process(struct dns_resolver *r, uint64_t now_ms)
             continue;
         }
         table_remove(r, p);
-        run_one(r, p, now_ms);
+        run_one(p, now_ms);
     }
 }
 
@@ -498,13 +497,20 @@ void dns_answer_free(struct dns_answer *a)
 const char *dns_status_name(enum dns_status s)
 {
     switch (s) {
-    case DNS_OK: return "ok";
-    case DNS_NODATA: return "nodata";
-    case DNS_NXDOMAIN: return "nxdomain";
-    case DNS_SERVFAIL: return "servfail";
-    case DNS_TIMEOUT: return "timeout";
-    case DNS_BOGUS: return "bogus";
-    case DNS_ERROR: return "error";
+    case DNS_OK:
+        return "ok";
+    case DNS_NODATA:
+        return "nodata";
+    case DNS_NXDOMAIN:
+        return "nxdomain";
+    case DNS_SERVFAIL:
+        return "servfail";
+    case DNS_TIMEOUT:
+        return "timeout";
+    case DNS_BOGUS:
+        return "bogus";
+    case DNS_ERROR:
+        return "error";
     }
     return "unknown";
 }
@@ -512,12 +518,18 @@ const char *dns_status_name(enum dns_status s)
 const char *dns_type_name(enum dns_type t)
 {
     switch (t) {
-    case DNS_T_A: return "A";
-    case DNS_T_PTR: return "PTR";
-    case DNS_T_MX: return "MX";
-    case DNS_T_TXT: return "TXT";
-    case DNS_T_AAAA: return "AAAA";
-    case DNS_T_SPF: return "SPF";
+    case DNS_T_A:
+        return "A";
+    case DNS_T_PTR:
+        return "PTR";
+    case DNS_T_MX:
+        return "MX";
+    case DNS_T_TXT:
+        return "TXT";
+    case DNS_T_AAAA:
+        return "AAAA";
+    case DNS_T_SPF:
+        return "SPF";
     }
     return "TYPE?";
 }
@@ -525,10 +537,14 @@ const char *dns_type_name(enum dns_type t)
 const char *dns_strerror(int err)
 {
     switch (err) {
-    case 0: return "success";
-    case DNS_ERR_NAME: return "invalid domain name";
-    case DNS_ERR_BUSY: return "too many DNS queries in flight";
-    case DNS_ERR_BACKEND: return "resolver refused the query";
+    case 0:
+        return "success";
+    case DNS_ERR_NAME:
+        return "invalid domain name";
+    case DNS_ERR_BUSY:
+        return "too many DNS queries in flight";
+    case DNS_ERR_BACKEND:
+        return "resolver refused the query";
     }
     return "unknown DNS error";
 }

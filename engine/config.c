@@ -30,15 +30,22 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #define DEFAULT_LISTEN "inet:127.0.0.1:10023"
 #define DEFAULT_STATE_DIR "/var/lib/greyspf"
 #define MAX_REQUEST_LIMIT (64u * 1024u * 1024u)
 #define QUOTE_MAX 96 /* sanitised value in a message, including "..." */
 
-/* Sections. [dns], [spf] and [greylist] join this list when their code lands. */
-enum section_id { SEC_NONE = -1, SEC_SERVER = 0, SEC_POLICY };
-static const char *const section_names[] = {"server", "policy"};
+/* Sections. [greylist] joins this list when its code lands. */
+enum section_id { SEC_NONE = -1, SEC_SERVER = 0, SEC_POLICY, SEC_DNS, SEC_SPF };
+static const char *const section_names[] = {"server", "policy", "dns", "spf"};
+
+/* SPF result words in enum spf_result order (engine/spf.h keeps the same order) */
+static const char *const spf_words[CONFIG_SPF_RESULTS] = {
+    "none", "neutral", "pass", "fail", "softfail", "temperror", "permerror"};
+static const char *const spf_header_words[] = {"none", "received-spf",
+                                               "authentication-results", "both"};
 #define N_SECTIONS ((int)(sizeof(section_names) / sizeof(section_names[0])))
 
 enum key_kind {
@@ -54,6 +61,10 @@ enum key_kind {
     KIND_BOOL,     /* bool */
     KIND_ACTION,   /* char *, action_validate */
     KIND_CIDRS,    /* cidr_set, appended */
+    KIND_FORWARDER, /* char *, "ADDR[@PORT]" with a numeric address */
+    KIND_STRINGS,  /* char ** + count (the size_t after the pointer), appended */
+    KIND_RESULTS,  /* unsigned bit set of SPF result words */
+    KIND_SPF_HEADER, /* int, enum config_spf_header */
 };
 
 struct key_def {
@@ -88,6 +99,43 @@ static const struct key_def keys[] = {
     {SEC_POLICY, "skip_sasl", KIND_BOOL, F(skip_sasl), 0, 0, NULL},
     {SEC_POLICY, "skip_loopback", KIND_BOOL, F(skip_loopback), 0, 0, NULL},
     {SEC_POLICY, "skip_action", KIND_ACTION, F(skip_action), 0, 0, NULL},
+    {SEC_DNS, "forwarder", KIND_FORWARDER, F(dns_forwarder), 0, 0, NULL},
+    {SEC_DNS, "dnssec", KIND_BOOL, F(dns_dnssec), 0, 0, NULL},
+    {SEC_DNS, "trust_anchor_file", KIND_ABS_PATH, F(dns_trust_anchor_file), 0, 0, NULL},
+    {SEC_DNS, "trust_anchor", KIND_STRINGS, F(dns_trust_anchors), 0, 0, NULL},
+    {SEC_DNS, "timeout", KIND_DURATION, F(dns_timeout_ms), 1000, 60000, "1s..60s"},
+    {SEC_DNS, "cache_size", KIND_BYTES, F(dns_cache_bytes), 1u << 20, (uint64_t)4096 << 20,
+     "1m..4096m"},
+    {SEC_DNS, "no_local_zones", KIND_BOOL, F(dns_no_local_zones), 0, 0, NULL},
+    {SEC_SPF, "enabled", KIND_BOOL, F(spf_enabled), 0, 0, NULL},
+    {SEC_SPF, "timeout", KIND_DURATION, F(spf_timeout_ms), 1000, 90000, "1s..90s"},
+    {SEC_SPF, "helo_check", KIND_BOOL, F(spf_helo_check), 0, 0, NULL},
+    {SEC_SPF, "mail_from_reject", KIND_RESULTS, F(spf_mail_from_reject), 0, 0, NULL},
+    {SEC_SPF, "mail_from_defer", KIND_RESULTS, F(spf_mail_from_defer), 0, 0, NULL},
+    {SEC_SPF, "mail_from_accept", KIND_RESULTS, F(spf_mail_from_accept), 0, 0, NULL},
+    {SEC_SPF, "helo_reject", KIND_RESULTS, F(spf_helo_reject), 0, 0, NULL},
+    {SEC_SPF, "helo_defer", KIND_RESULTS, F(spf_helo_defer), 0, 0, NULL},
+    {SEC_SPF, "helo_accept", KIND_RESULTS, F(spf_helo_accept), 0, 0, NULL},
+    {SEC_SPF, "mail_from_action_none", KIND_ACTION, F(spf_mail_from_action[0]), 0, 0, NULL},
+    {SEC_SPF, "mail_from_action_neutral", KIND_ACTION, F(spf_mail_from_action[1]), 0, 0, NULL},
+    {SEC_SPF, "mail_from_action_pass", KIND_ACTION, F(spf_mail_from_action[2]), 0, 0, NULL},
+    {SEC_SPF, "mail_from_action_fail", KIND_ACTION, F(spf_mail_from_action[3]), 0, 0, NULL},
+    {SEC_SPF, "mail_from_action_softfail", KIND_ACTION, F(spf_mail_from_action[4]), 0, 0, NULL},
+    {SEC_SPF, "mail_from_action_temperror", KIND_ACTION, F(spf_mail_from_action[5]), 0, 0, NULL},
+    {SEC_SPF, "mail_from_action_permerror", KIND_ACTION, F(spf_mail_from_action[6]), 0, 0, NULL},
+    {SEC_SPF, "helo_action_none", KIND_ACTION, F(spf_helo_action[0]), 0, 0, NULL},
+    {SEC_SPF, "helo_action_neutral", KIND_ACTION, F(spf_helo_action[1]), 0, 0, NULL},
+    {SEC_SPF, "helo_action_pass", KIND_ACTION, F(spf_helo_action[2]), 0, 0, NULL},
+    {SEC_SPF, "helo_action_fail", KIND_ACTION, F(spf_helo_action[3]), 0, 0, NULL},
+    {SEC_SPF, "helo_action_softfail", KIND_ACTION, F(spf_helo_action[4]), 0, 0, NULL},
+    {SEC_SPF, "helo_action_temperror", KIND_ACTION, F(spf_helo_action[5]), 0, 0, NULL},
+    {SEC_SPF, "helo_action_permerror", KIND_ACTION, F(spf_helo_action[6]), 0, 0, NULL},
+    {SEC_SPF, "reject_only_secure", KIND_BOOL, F(spf_reject_only_secure), 0, 0, NULL},
+    {SEC_SPF, "header", KIND_SPF_HEADER, F(spf_header), 0, 0, NULL},
+    {SEC_SPF, "authserv_id", KIND_NAME, F(spf_authserv_id), 0, 0, NULL},
+    {SEC_SPF, "receiver", KIND_NAME, F(spf_receiver), 0, 0, NULL},
+    {SEC_SPF, "cache_size", KIND_COUNT, F(spf_cache_entries), 0, 10000000, "0..10000000"},
+    {SEC_SPF, "cache_max_ttl", KIND_DURATION, F(spf_cache_max_ttl_ms), 0, 86400000, "0..1d"},
 };
 #undef F
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -400,6 +448,65 @@ static int set_cidrs(struct load_ctx *lc, const struct key_def *k, struct cidr_s
     return 0;
 }
 
+/* has_control - any byte below 0x20 or 0x7f */
+static bool has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
+}
+
+/* forwarder_valid - "ADDR" or "ADDR@PORT", ADDR a numeric IPv4/IPv6 address */
+static int forwarder_valid(const char *v, char *why, size_t whylen)
+{
+    const char *at = strchr(v, '@');
+    size_t alen = at ? (size_t)(at - v) : strlen(v);
+    char host[INET6_ADDRSTRLEN];
+    unsigned char buf[16];
+    if (alen == 0 || alen >= sizeof(host)) {
+        snprintf(why, whylen, "not ADDR[@PORT]");
+        return -1;
+    }
+    memcpy(host, v, alen);
+    host[alen] = '\0';
+    if (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1) {
+        snprintf(why, whylen, "%s is not a numeric IPv4 or IPv6 address", host);
+        return -1;
+    }
+    if (at && !parse_port(at + 1)) {
+        snprintf(why, whylen, "port \"%s\" is not 1..65535", at + 1);
+        return -1;
+    }
+    return 0;
+}
+
+/* set_results - a list of SPF result words into a bit set */
+static int set_results(struct load_ctx *lc, const struct key_def *k, unsigned *set,
+                       const char *v)
+{
+    static const char seps[] = " \t,";
+    char q[QUOTE_MAX];
+    *set = 0;
+    for (const char *p = v + strspn(v, seps); *p; p += strspn(p, seps)) {
+        size_t n = strcspn(p, seps);
+        int r = -1;
+        for (int i = 0; i < CONFIG_SPF_RESULTS; i++)
+            if (strlen(spf_words[i]) == n && strncasecmp(p, spf_words[i], n) == 0)
+                r = i;
+        if (r < 0) {
+            fail_key(lc, 0, k->name,
+                     "\"%s\" is not an SPF result (none neutral pass fail softfail temperror "
+                     "permerror)",
+                     log_sanitize(q, sizeof(q), p, n));
+            return -1;
+        }
+        *set |= 1u << r;
+        p += n;
+    }
+    return 0;
+}
+
 /* set_value - parse v for key k into lc->c; 0 or -1 (err filled) */
 static int set_value(struct load_ctx *lc, const struct key_def *k, const char *v)
 {
@@ -512,6 +619,38 @@ static int set_value(struct load_ctx *lc, const struct key_def *k, const char *v
     }
     case KIND_CIDRS:
         return set_cidrs(lc, k, field, v);
+    case KIND_FORWARDER:
+        if (forwarder_valid(v, why, sizeof(why)) != 0) {
+            fail_key(lc, 0, k->name, "\"%s\": %s", quote(q, v), why);
+            return -1;
+        }
+        free(*(char **)field);
+        *(char **)field = xstrdup(v);
+        return 0;
+    case KIND_STRINGS: {
+        if (!*v || has_control(v)) {
+            fail_key(lc, 0, k->name, "\"%s\": empty, or control characters", quote(q, v));
+            return -1;
+        }
+        char ***list = field;
+        size_t *n = (size_t *)((char *)field + sizeof(char **));
+        *list = xrealloc(*list, (*n + 2) * sizeof(char *));
+        (*list)[(*n)++] = xstrdup(v);
+        (*list)[*n] = NULL;
+        return 0;
+    }
+    case KIND_RESULTS:
+        return set_results(lc, k, field, v);
+    case KIND_SPF_HEADER:
+        for (size_t i = 0; i < sizeof(spf_header_words) / sizeof(spf_header_words[0]); i++) {
+            if (strcasecmp(v, spf_header_words[i]) == 0) {
+                *(int *)field = (int)i;
+                return 0;
+            }
+        }
+        fail_key(lc, 0, k->name,
+                 "\"%s\": one of received-spf, authentication-results, both, none", quote(q, v));
+        return -1;
     }
     PANIC("config: key kind %d", (int)k->kind);
 }
@@ -563,11 +702,11 @@ static int on_pair(void *user, const char *section, const char *name, const char
         return 0;
     }
     size_t ki = (size_t)(k - keys);
-    bool list = k->kind == KIND_LISTEN || k->kind == KIND_CIDRS;
+    bool list = k->kind == KIND_LISTEN || k->kind == KIND_CIDRS || k->kind == KIND_STRINGS;
     if (!list && lc->cont) {
         fail_key(lc, 0, k->name,
-                 "indented line continues the value; only listen and skip_clients take more "
-                 "than one line");
+                 "indented line continues the value; only listen, skip_clients and "
+                 "trust_anchor take more than one line");
         return 0;
     }
     if (!list && lc->set_line[ki]) {
@@ -630,7 +769,7 @@ static bool classify_line(struct load_ctx *lc, const char *line)
                 return true;
             }
         }
-        fail_line(lc, "[%s]: unknown section (known: [server], [policy])",
+        fail_line(lc, "[%s]: unknown section (known: [server], [policy], [dns], [spf])",
                   log_sanitize(q, sizeof(q), start + 1, n));
         return false;
     }
@@ -704,6 +843,27 @@ static struct config *config_new(const char *path)
     c->skip_sasl = true;
     c->skip_loopback = true;
     c->skip_action = xstrdup("DUNNO");
+    c->dns_dnssec = true;
+    c->dns_trust_anchor_file = xstrdup("/usr/share/dns/root.key");
+    c->dns_timeout_ms = 5000;
+    c->dns_cache_bytes = 48u << 20;
+    c->spf_enabled = true;
+    c->spf_timeout_ms = 10000;
+    c->spf_helo_check = true;
+    c->spf_mail_from_reject = 1u << 3;  /* fail */
+    c->spf_mail_from_defer = 1u << 5;   /* temperror */
+    c->spf_helo_reject = 1u << 3;
+    c->spf_helo_defer = 1u << 5;
+    c->spf_header = CONFIG_SPF_HEADER_RECEIVED_SPF;
+    char host[256];
+    if (gethostname(host, sizeof(host)) == 0 && host[0]) {
+        host[sizeof(host) - 1] = '\0';
+        c->spf_authserv_id = xstrdup(host);
+    } else {
+        c->spf_authserv_id = xstrdup("localhost");
+    }
+    c->spf_cache_entries = 100000;
+    c->spf_cache_max_ttl_ms = 600000;
     return c;
 }
 
@@ -717,11 +877,45 @@ static void add_default_listen(struct config *c)
     listen_add(c, &l);
 }
 
+/* check_results_disjoint - a result may be in one of an identity's sets only */
+static void check_results_disjoint(struct load_ctx *lc, const char *ident, unsigned rej,
+                                   unsigned def, unsigned acc)
+{
+    const char *names[3] = {"reject", "defer", "accept"};
+    unsigned sets[3] = {rej, def, acc};
+    for (int a = 0; a < 3; a++) {
+        for (int b = a + 1; b < 3; b++) {
+            unsigned both = sets[a] & sets[b];
+            if (!both)
+                continue;
+            /* blame the key the file set (one of them is, or the defaults would clash) */
+            char key[32];
+            snprintf(key, sizeof(key), "%s_%s", ident, names[b]);
+            const struct key_def *k = find_key(SEC_SPF, key);
+            int other = a;
+            if (!lc->set_line[k - keys]) {
+                snprintf(key, sizeof(key), "%s_%s", ident, names[a]);
+                k = find_key(SEC_SPF, key);
+                other = b;
+            }
+            lc->section = SEC_SPF;
+            int r = __builtin_ctz(both);
+            fail_key(lc, lc->set_line[k - keys], k->name, "%s is also in %s_%s", spf_words[r],
+                     ident, names[other]);
+            return;
+        }
+    }
+}
+
 /* check_cross - constraints between keys, after the whole file */
 static void check_cross(struct load_ctx *lc)
 {
     const struct config *c = lc->c;
-    if (c->limits.max_request >= c->limits.max_line + 2)
+    check_results_disjoint(lc, "mail_from", c->spf_mail_from_reject, c->spf_mail_from_defer,
+                           c->spf_mail_from_accept);
+    check_results_disjoint(lc, "helo", c->spf_helo_reject, c->spf_helo_defer,
+                           c->spf_helo_accept);
+    if (lc->failed || c->limits.max_request >= c->limits.max_line + 2)
         return;
     const struct key_def *req = find_key(SEC_SERVER, "max_request_size");
     const struct key_def *line = find_key(SEC_SERVER, "max_line_length");
@@ -803,5 +997,16 @@ void config_free(struct config *c)
     free(c->default_action);
     free(c->skip_action);
     cidr_set_fini(&c->skip_clients);
+    free(c->dns_forwarder);
+    free(c->dns_trust_anchor_file);
+    for (size_t i = 0; i < c->n_dns_trust_anchors; i++)
+        free(c->dns_trust_anchors[i]);
+    free(c->dns_trust_anchors);
+    for (int i = 0; i < CONFIG_SPF_RESULTS; i++) {
+        free(c->spf_mail_from_action[i]);
+        free(c->spf_helo_action[i]);
+    }
+    free(c->spf_authserv_id);
+    free(c->spf_receiver);
     free(c);
 }

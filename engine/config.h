@@ -22,6 +22,17 @@
 
 enum listen_kind { LISTEN_INET, LISTEN_UNIX };
 
+/* SPF results in enum spf_result order (engine/spf.h): none neutral pass fail softfail
+ * temperror permerror */
+#define CONFIG_SPF_RESULTS 7
+
+enum config_spf_header {
+    CONFIG_SPF_HEADER_NONE = 0,
+    CONFIG_SPF_HEADER_RECEIVED_SPF,
+    CONFIG_SPF_HEADER_AUTH_RESULTS,
+    CONFIG_SPF_HEADER_BOTH,
+};
+
 /* One `listen =` value: "inet:HOST:PORT" (HOST may be "[v6]", "*" or empty for any, or a
  * bare IPv6 address in brackets) or "unix:/abs/path". */
 struct listen_spec {
@@ -56,6 +67,33 @@ struct config {
     bool skip_sasl;              /* SASL-authenticated clients skip checks; default yes */
     bool skip_loopback;          /* 127/8 and ::1 skip checks; default yes */
     char *skip_action;           /* reply for skipped requests; default "DUNNO" */
+
+    /* [dns] - the resolver each worker runs (changes need a restart) */
+    char *dns_forwarder;         /* "ADDR[@PORT]"; NULL: full recursion from the root */
+    bool dns_dnssec;             /* validate; default yes */
+    char *dns_trust_anchor_file; /* default /usr/share/dns/root.key (dns-root-data) */
+    char **dns_trust_anchors;    /* "zone. IN DS ..." lines, repeatable key, NULL-terminated */
+    size_t n_dns_trust_anchors;
+    uint64_t dns_timeout_ms;     /* per lookup; default 5s */
+    size_t dns_cache_bytes;      /* libunbound message + RRset caches per worker; 48m */
+    bool dns_no_local_zones;     /* send .test/.invalid/RFC 6303 reverse names to the
+                                  * forwarder instead of answering NXDOMAIN; default no */
+
+    /* [spf] */
+    bool spf_enabled;            /* default yes */
+    uint64_t spf_timeout_ms;     /* whole check; default 10s (well under Postfix's 100s) */
+    bool spf_helo_check;         /* evaluate the HELO identity too; default yes */
+    /* result sets: bit (1u << enum spf_result). Results in no set: accept with header. */
+    unsigned spf_mail_from_reject, spf_mail_from_defer, spf_mail_from_accept;
+    unsigned spf_helo_reject, spf_helo_defer, spf_helo_accept;
+    char *spf_mail_from_action[CONFIG_SPF_RESULTS]; /* custom reply per result, or NULL */
+    char *spf_helo_action[CONFIG_SPF_RESULTS];
+    bool spf_reject_only_secure; /* reject (fail/softfail...) only DNSSEC-secure results */
+    int spf_header;              /* enum config_spf_header; default received-spf */
+    char *spf_authserv_id;       /* Authentication-Results authserv-id; default: hostname */
+    char *spf_receiver;          /* named in Received-SPF; NULL: hidden (default) */
+    size_t spf_cache_entries;    /* shared outcome cache; 0 disables; default 100000 */
+    uint64_t spf_cache_max_ttl_ms; /* cap on answer TTLs; default 10m */
 };
 
 struct config_error {

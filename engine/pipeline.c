@@ -2,6 +2,7 @@
 #include "engine/pipeline.h"
 #include "engine/base/alloc.h"
 #include "engine/base/log.h"
+#include "engine/stage_spf.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -21,12 +22,19 @@ void decision_set(struct decision *d, const char *stage, const char *action, con
     d->reason = reason;
 }
 
-void decision_prepend(struct decision *d, const char *header)
+void decision_prepend(struct decision *d, const char *header, unsigned id)
 {
-    if (d->prepend)
+    if (d->prepend) {
         d->prepends_dropped++;
-    else
+    } else {
         d->prepend = header;
+        d->prepend_id = id;
+    }
+}
+
+unsigned decision_prepended(const struct decision *d)
+{
+    return d->prepend && d->cls == ACTION_CLASS_DUNNO ? d->prepend_id : 0;
 }
 
 const char *decision_reply_action(const struct decision *d, struct arena *a)
@@ -131,12 +139,14 @@ struct pipeline *pipeline_create_with(const struct stage *stages, unsigned n,
     return p;
 }
 
-struct pipeline *pipeline_create(const struct config *cfg)
+struct pipeline *pipeline_create(const struct config *cfg, const struct pipeline_res *res)
 {
-    struct stage stages[] = {
-        {.name = "skip", .run = skip_run, .destroy = NULL, .state = (void *)cfg},
-    };
-    return pipeline_create_with(stages, sizeof(stages) / sizeof(stages[0]), cfg->default_action);
+    struct stage stages[PIPELINE_MAX_STAGES];
+    unsigned n = 0;
+    stages[n++] = (struct stage){.name = "skip", .run = skip_run, .state = (void *)cfg};
+    if (cfg->spf_enabled)
+        stages[n++] = stage_spf_create(cfg, res ? res->spf_cache : NULL);
+    return pipeline_create_with(stages, n, cfg->default_action);
 }
 
 void pipeline_destroy(struct pipeline *p)

@@ -30,6 +30,19 @@ enum stage_result {
 
 #define PIPELINE_MAX_STAGES 8
 
+/* struct conn_memo - what stages remember per client connection between requests: the
+ * headers already prepended to the current message (Postfix's `instance` attribute is
+ * shared by one message's requests). Touched only by the worker deciding the connection's
+ * one request in flight; the request queues order successive workers' accesses. */
+#define CONN_MEMO_INSTANCE_MAX 48
+struct conn_memo {
+    char instance[CONN_MEMO_INSTANCE_MAX]; /* "" or the message the bits are for */
+    unsigned headers_sent;                 /* DECISION_HDR_* bits */
+};
+
+/* header ids, so a header is prepended once per message */
+enum { DECISION_HDR_RECEIVED_SPF = 1u << 0, DECISION_HDR_AUTH_RESULTS = 1u << 1 };
+
 /* struct decision - what the stages concluded; strings are static, config-owned or arena */
 struct decision {
     const char *action;       /* verdict action text, NULL until one is set */
@@ -37,6 +50,7 @@ struct decision {
     const char *stage;        /* stage that set the verdict ("default" if none) */
     const char *reason;       /* short machine-readable reason, e.g. "sasl", or NULL */
     const char *prepend;      /* first header to prepend ("Name: value"), or NULL */
+    unsigned prepend_id;      /* its DECISION_HDR_* bit (0: not tracked per message) */
     unsigned prepends_dropped; /* headers that could not be sent (see composition rules) */
 };
 
@@ -47,6 +61,7 @@ struct stage_ctx {
     int64_t now_s;            /* wall clock seconds, read once per pipeline step */
     const struct ip_addr *client_ip; /* parsed client_address, NULL if absent/unparsable */
     void *env;                /* the running thread's resources for stages (stage_env.h) */
+    struct conn_memo *conn_memo; /* the connection's memo; NULL outside the daemon */
     void **slot;              /* this stage's per-request state (NULL on its first run) */
     void (*resume)(void *arg); /* for STAGE_PENDING: call once when the work is done */
     void *resume_arg;
@@ -74,9 +89,17 @@ struct stage {
 
 struct pipeline;
 
+/* struct pipeline_res - long-lived resources stages share across reloads (owned by the
+ * caller, outliving every pipeline built with them); members may be NULL */
+struct spf_cache;
+struct pipeline_res {
+    struct spf_cache *spf_cache;
+};
+
 /* pipeline_create - the stages for cfg, in order: skip rules (skip_clients, SASL, loopback),
- * then (later) SPF and greylisting. cfg is borrowed and must outlive the pipeline. */
-struct pipeline *pipeline_create(const struct config *cfg);
+ * SPF (when enabled), then (later) greylisting. cfg and res are borrowed and must outlive
+ * the pipeline; res may be NULL. */
+struct pipeline *pipeline_create(const struct config *cfg, const struct pipeline_res *res);
 /* pipeline_create_with - a pipeline of the given stages (copied; each destroyed with the
  * pipeline) and default action; for tests and for building the daemon's pipeline */
 struct pipeline *pipeline_create_with(const struct stage *stages, unsigned n,
@@ -99,8 +122,11 @@ void pipeline_run(const struct pipeline *p, const struct stage_ctx *ctx,
 
 /* decision_set - record a verdict (action must be a validated action text) */
 void decision_set(struct decision *d, const char *stage, const char *action, const char *reason);
-/* decision_prepend - add a header "Name: value" (borrowed: arena or static) */
-void decision_prepend(struct decision *d, const char *header);
+/* decision_prepend - add a header "Name: value" (borrowed: arena or static); id is its
+ * DECISION_HDR_* bit or 0 */
+void decision_prepend(struct decision *d, const char *header, unsigned id);
+/* decision_prepended - the id of the header the reply carries, or 0 (after composition) */
+unsigned decision_prepended(const struct decision *d);
 /* decision_reply_action - the text that goes after "action=" for the composed decision,
  * in the arena when it has to be built (PREPEND), else the verdict text itself */
 const char *decision_reply_action(const struct decision *d, struct arena *a);

@@ -5,6 +5,8 @@
 #include "engine/base/clock.h"
 #include "engine/base/log.h"
 #include "engine/server_int.h"
+#include "engine/spf_cache.h"
+#include "engine/stage_spf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,12 +29,12 @@
 
 /* --- runtime (config + pipeline) ------------------------------------------------------- */
 
-static struct runtime *runtime_new(struct config *cfg)
+static struct runtime *runtime_new(struct server *s, struct config *cfg)
 {
     struct runtime *rt = xcalloc(1, sizeof(*rt));
     atomic_init(&rt->refs, 1);
     rt->cfg = cfg;
-    rt->pl = pipeline_create(cfg);
+    rt->pl = pipeline_create(cfg, &s->res);
     return rt;
 }
 
@@ -72,7 +74,7 @@ void runtime_refresh(struct server *s, struct runtime **rt, unsigned *gen)
 /* runtime_swap - install cfg as the current runtime (main thread) */
 static void runtime_swap(struct server *s, struct config *cfg)
 {
-    struct runtime *rt = runtime_new(cfg);
+    struct runtime *rt = runtime_new(s, cfg);
     pthread_mutex_lock(&s->rt_mu);
     struct runtime *old = s->rt;
     s->rt = rt;
@@ -234,6 +236,12 @@ struct server *server_create(struct config *cfg, char *err, size_t errlen)
         if (rc < 0)
             goto fail;
     }
+    if (cfg->spf_enabled && stage_spf_probe(cfg, err, errlen) != 0)
+        goto fail; /* e.g. a bad trust anchor: fail at start, not at the first request */
+    /* the SPF cache outlives reloads; enabling SPF by reload gets one too */
+    if (cfg->spf_cache_entries)
+        s->res.spf_cache = spf_cache_create(cfg->spf_cache_entries,
+                                            (uint32_t)(cfg->spf_cache_max_ttl_ms / 1000));
     /* one request in flight per connection: 2 x max_connections can never fill */
     size_t cap = 2 * (size_t)cfg->max_connections + 64;
     s->requests = mpmc_queue_create(cap);
@@ -255,10 +263,11 @@ struct server *server_create(struct config *cfg, char *err, size_t errlen)
         w->srv = s;
         w->idx = i;
         w->epfd = new_epoll_with_eventfd(&w->efd, &w->efd);
+        w->env.epfd = w->epfd;
     }
     /* the boot config is the first runtime's; boot_rt keeps it (and the listen specs the
      * listeners point into) alive across reloads */
-    s->rt = runtime_new(cfg);
+    s->rt = runtime_new(s, cfg);
     s->boot_rt = s->rt;
     atomic_fetch_add_explicit(&s->rt->refs, 1, memory_order_relaxed);
     return s;
@@ -298,6 +307,7 @@ void server_destroy(struct server *s)
         runtime_release(s->boot_rt);
     else
         config_free(s->boot); /* failed before the first runtime took it */
+    spf_cache_destroy(s->res.spf_cache); /* after every runtime that used it */
     pthread_mutex_destroy(&s->rt_mu);
     free(s);
 }
@@ -328,11 +338,18 @@ static void reload(struct server *s)
         return;
     }
     const struct config *b = s->boot;
+    if (c->spf_enabled && !s->res.spf_cache && c->spf_cache_entries)
+        log_warn("config: the SPF outcome cache is created at start; restart to enable it");
     if (!listen_same(b, c) || b->workers != c->workers || b->io_threads != c->io_threads ||
         b->max_connections != c->max_connections || !str_same(b->state_dir, c->state_dir) ||
         b->socket_mode != c->socket_mode || !str_same(b->socket_group, c->socket_group))
         log_warn("config: listen, workers, io_threads, max_connections, state_dir and socket_* "
                  "changes take effect only after a restart");
+    if (!str_same(b->dns_forwarder, c->dns_forwarder) || b->dns_dnssec != c->dns_dnssec ||
+        b->dns_timeout_ms != c->dns_timeout_ms || b->dns_cache_bytes != c->dns_cache_bytes ||
+        b->dns_no_local_zones != c->dns_no_local_zones ||
+        !str_same(b->dns_trust_anchor_file, c->dns_trust_anchor_file))
+        log_warn("config: [dns] changes take effect only after a restart");
     log_set_level((enum log_level)c->log_level);
     runtime_swap(s, c);
     log_info("config: reloaded %s", c->path);

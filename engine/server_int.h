@@ -66,6 +66,7 @@ struct conn {
     bool closing;             /* fd closed; free when inflight returns */
     bool read_blocked;        /* stopped reading: too much pipelined input */
     uint64_t last_active_ms;
+    struct conn_memo memo;    /* stages' per-connection memory; see pipeline.h */
     struct conn *prev, *next; /* the I/O thread's list, least recently active first */
     char peer[PEER_MAX];
 };
@@ -134,6 +135,7 @@ struct server {
     atomic_bool draining;     /* SIGTERM: stop accepting, finish, close */
     atomic_bool stopping;     /* workers: exit when the request ring is empty */
     uint64_t drain_deadline_ms;
+    struct pipeline_res res;  /* shared by every runtime's stages: SPF cache... */
     pthread_mutex_t rt_mu;    /* protects rt (pointer swap and reference taking) */
     struct runtime *rt;
     atomic_uint rt_gen;

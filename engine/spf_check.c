@@ -35,6 +35,7 @@ struct spf_check {
     struct lookup **lookups;
     size_t n_lookups, cap_lookups;
     bool done, in_start;
+    uint32_t ttl_s; /* min TTL of answers so far */
     struct spf_outcome out;
     char *trace;
     size_t trace_len;
@@ -115,6 +116,8 @@ static void issue_one(void *arg, const char *name, enum dns_type type, bool need
         .rcode = rc == DNS_ERR_NAME ? 3 : -1,
     };
     trace_add(c, "lookup %s %s: not started: %s", name, dns_type_name(type), dns_strerror(rc));
+    if (rc != DNS_ERR_NAME)
+        c->ttl_s = 0;
     spf_memo_put(c->memo, &a);
 }
 
@@ -143,6 +146,11 @@ static void on_answer(void *arg, const struct dns_answer *ans)
               ans->secure ? " secure" : "", l->needed ? "" : " prefetch");
     if (c->done)
         return;
+    bool definite = ans->status == DNS_OK || ans->status == DNS_NODATA ||
+                    ans->status == DNS_NXDOMAIN;
+    uint32_t ttl = definite ? ans->ttl_s : 0;
+    if (ttl < c->ttl_s)
+        c->ttl_s = ttl;
     spf_memo_put(c->memo, ans);
     uint64_t now = clock_mono_ms();
     if (now >= c->deadline_ms) {
@@ -166,6 +174,7 @@ struct spf_check *spf_check_start(struct dns_resolver *r, const struct spf_query
     c->cb = cb;
     c->arg = arg;
     c->in_start = true;
+    c->ttl_s = UINT32_MAX;
     if (now_ms >= deadline_ms) {
         struct spf_outcome out;
         spf_outcome_timeout(&c->q, a, &out);
@@ -187,10 +196,16 @@ uint64_t spf_check_deadline_ms(const struct spf_check *c)
     return c->deadline_ms;
 }
 
+uint32_t spf_check_ttl_s(const struct spf_check *c)
+{
+    return c->ttl_s;
+}
+
 int spf_check_expire(struct spf_check *c, uint64_t now_ms)
 {
     if (c->done || now_ms < c->deadline_ms)
         return 0;
+    c->ttl_s = 0;
     struct spf_outcome out;
     spf_outcome_timeout(&c->q, c->a, &out);
     finish(c, &out);

@@ -39,6 +39,10 @@ int spf_check_expire(struct spf_check *c, uint64_t now_ms);
  * NULL is a no-op. */
 void spf_check_free(struct spf_check *c);
 
+/* spf_check_ttl_s - the smallest TTL of the answers received so far (how long the outcome
+ * may be cached); UINT32_MAX if none arrived; 0 after a failed or expired lookup */
+uint32_t spf_check_ttl_s(const struct spf_check *c);
+
 /* spf_check_lookups_trace - with q->trace: one line per lookup issued,
  * "name TYPE status n=N ms=M [secure] [prefetch]", in the arena; else NULL */
 const char *spf_check_lookups_trace(const struct spf_check *c);

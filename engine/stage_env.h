@@ -7,13 +7,15 @@
 struct dns_resolver;
 
 struct stage_env {
-    struct dns_resolver *resolver; /* NULL when no stage needs DNS */
+    int epfd;                      /* the thread's epoll: stages add their descriptors
+                                    * with data.ptr = the env (any non-wake pointer) */
     /* tick - expire the thread's asynchronous work whose deadline passed (may resume
      * requests); next_timeout_ms - ms until the next deadline, -1 if none. Set by the stages
      * that keep deadlines; NULL otherwise. */
     void (*tick)(struct stage_env *env, uint64_t now_ms);
     int64_t (*next_timeout_ms)(struct stage_env *env, uint64_t now_ms);
     void *stage_data;              /* owned by the stage that set tick */
+    void (*fini)(struct stage_env *env); /* frees stage_data at thread exit; NULL: none */
 };
 
 #endif

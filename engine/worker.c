@@ -65,6 +65,21 @@ static void worker_finish(struct worker *w, struct job *j)
     reply[8 + alen] = '\n';
     j->reply = reply;
     j->reply_len = alen + 9;
+    unsigned hdr = decision_prepended(d);
+    if (hdr) { /* the header goes out with this reply: remember it for the message */
+        struct conn_memo *m = &j->conn->memo;
+        const struct policy_str *inst = &j->req.instance;
+        if (inst->len == 0 || inst->len >= sizeof(m->instance)) {
+            m->instance[0] = '\0'; /* untrackable: offer headers again next time */
+            m->headers_sent = 0;
+        } else {
+            if (strcmp(m->instance, inst->p) != 0) {
+                memcpy(m->instance, inst->p, inst->len + 1);
+                m->headers_sent = 0;
+            }
+            m->headers_sent |= hdr;
+        }
+    }
     if (j->rt->cfg->log_decisions && LOG_ENABLED(LOG_LVL_INFO))
         log_decision(j, d, action, clock_mono_us() - j->t_start_us);
     runtime_release(j->rt);
@@ -101,6 +116,7 @@ static void worker_step(struct worker *w, struct job *j)
         .now_s = clock_wall_s(),
         .client_ip = j->client_ip_ok ? &j->client_ip : NULL,
         .env = &w->env,
+        .conn_memo = &j->conn->memo,
         .resume = job_resume,
         .resume_arg = j,
     };
@@ -220,6 +236,8 @@ void *worker_main(void *arg)
         if (stage_io && w->env.tick && !w->n_parked)
             w->env.tick(&w->env, clock_mono_ms());
     }
+    if (w->env.fini)
+        w->env.fini(&w->env);
     runtime_release(w->rt);
     w->rt = NULL;
     return NULL;

@@ -40,10 +40,10 @@ static char pattern[REPLY_LEN * PATTERN_REPLIES];
 
 struct floor_conn {
     int fd;
-    int bol;        /* the next byte starts a line */
-    int blocked;    /* waiting for EPOLLOUT, not reading */
-    size_t phase;   /* offset of the next byte to send within one REPLY */
-    uint64_t owed;  /* reply bytes not yet written */
+    int bol;       /* the next byte starts a line */
+    int blocked;   /* waiting for EPOLLOUT, not reading */
+    size_t phase;  /* offset of the next byte to send within one REPLY */
+    uint64_t owed; /* reply bytes not yet written */
 };
 
 struct floor_thread {
@@ -212,12 +212,10 @@ int main(int argc, char **argv)
 {
     const char *listen_s = NULL;
     long threads = sysconf(_SC_NPROCESSORS_ONLN), backlog = 4096, lifetime_s = 0;
-    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
-                                         {"threads", required_argument, NULL, 't'},
-                                         {"backlog", required_argument, NULL, 'b'},
-                                         {"lifetime", required_argument, NULL, 'L'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},  {"threads", required_argument, NULL, 't'},
+        {"backlog", required_argument, NULL, 'b'}, {"lifetime", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "l:t:h", opts, NULL)) != -1) {
         char *end = NULL;

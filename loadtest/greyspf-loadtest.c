@@ -45,34 +45,33 @@ struct options {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: greyspf-loadtest --connect inet:HOST:PORT|unix:/path (-n N | -d SECONDS)\n"
-            "         [-c CONNS] [--threads N] [--mix unique|repeat:K|zipf:S]\n"
-            "         [--population N] [--seed N] [--domain SUFFIX] [--rate REQ_PER_S]\n"
-            "         [--warmup SECONDS] [--timeout MS] [--expect REGEX] [--reconnect]\n"
-            "         [--connect-burst N] [--json]\n"
-            "       greyspf-loadtest --connect ENDPOINT --idle -c CONNS -d SECONDS [--json]\n"
-            "  -c, --connections N  connections (default 16), each one request at a time\n"
-            "  -n, --requests N     measured requests in all (<= 10^9)\n"
-            "  -d, --duration S     measured seconds (<= 3600); with --idle: hold time\n"
-            "  --threads N          epoll threads sharing the connections (default 1)\n"
-            "  --mix M              unique (default) | repeat:K (each triplet K times in a\n"
-            "                       row) | zipf:S (population ranks, P(k) ~ 1/k^S)\n"
-            "  --population N       zipf population (default 100000, <= 10^7)\n"
-            "  --seed N             triplet universe and sequence (default 1)\n"
-            "  --domain SUFFIX      sender domains d<N>.SUFFIX (default example.test)\n"
-            "  --rate R             open loop: R requests/s in all, spread over connections;\n"
-            "                       latency counts from when a request was due\n"
-            "  --warmup S           load first, unmeasured, for S seconds (default 0)\n"
-            "  --timeout MS         connect and reply timeout (default 10000; 0: none)\n"
-            "  --expect REGEX       extended regex anchored at the start of the action\n"
-            "                       (\"DUNNO\", \"DEFER_IF_PERMIT|DUNNO\"); others are\n"
-            "                       counted as unexpected and make the exit status 1\n"
-            "  --reconnect          reconnect closed connections; resend an unanswered\n"
-            "                       request once (as Postfix does)\n"
-            "  --connect-burst N    connects in flight per thread (default 64)\n"
-            "  --idle               connect -c connections, send nothing, hold them -d s\n"
-            "  --json               one JSON object on stdout instead of the text report\n");
+    fprintf(f, "usage: greyspf-loadtest --connect inet:HOST:PORT|unix:/path (-n N | -d SECONDS)\n"
+               "         [-c CONNS] [--threads N] [--mix unique|repeat:K|zipf:S]\n"
+               "         [--population N] [--seed N] [--domain SUFFIX] [--rate REQ_PER_S]\n"
+               "         [--warmup SECONDS] [--timeout MS] [--expect REGEX] [--reconnect]\n"
+               "         [--connect-burst N] [--json]\n"
+               "       greyspf-loadtest --connect ENDPOINT --idle -c CONNS -d SECONDS [--json]\n"
+               "  -c, --connections N  connections (default 16), each one request at a time\n"
+               "  -n, --requests N     measured requests in all (<= 10^9)\n"
+               "  -d, --duration S     measured seconds (<= 3600); with --idle: hold time\n"
+               "  --threads N          epoll threads sharing the connections (default 1)\n"
+               "  --mix M              unique (default) | repeat:K (each triplet K times in a\n"
+               "                       row) | zipf:S (population ranks, P(k) ~ 1/k^S)\n"
+               "  --population N       zipf population (default 100000, <= 10^7)\n"
+               "  --seed N             triplet universe and sequence (default 1)\n"
+               "  --domain SUFFIX      sender domains d<N>.SUFFIX (default example.test)\n"
+               "  --rate R             open loop: R requests/s in all, spread over connections;\n"
+               "                       latency counts from when a request was due\n"
+               "  --warmup S           load first, unmeasured, for S seconds (default 0)\n"
+               "  --timeout MS         connect and reply timeout (default 10000; 0: none)\n"
+               "  --expect REGEX       extended regex anchored at the start of the action\n"
+               "                       (\"DUNNO\", \"DEFER_IF_PERMIT|DUNNO\"); others are\n"
+               "                       counted as unexpected and make the exit status 1\n"
+               "  --reconnect          reconnect closed connections; resend an unanswered\n"
+               "                       request once (as Postfix does)\n"
+               "  --connect-burst N    connects in flight per thread (default 64)\n"
+               "  --idle               connect -c connections, send nothing, hold them -d s\n"
+               "  --json               one JSON object on stdout instead of the text report\n");
 }
 
 /* parse_u64 - a decimal in [lo, hi] */
@@ -111,28 +110,41 @@ static int bad_arg(const char *opt, const char *val, const char *want)
 /* parse_options - fill o from argv; 0, or the exit status for a usage error */
 static int parse_options(int argc, char **argv, struct options *o)
 {
-    enum { O_THREADS = 256, O_MIX, O_POP, O_SEED, O_RATE, O_WARMUP, O_TIMEOUT, O_EXPECT,
-           O_IDLE, O_RECONNECT, O_JSON, O_BURST, O_DOMAIN, O_CONNECT };
-    static const struct option opts[] = {
-        {"connect", required_argument, NULL, O_CONNECT},
-        {"connections", required_argument, NULL, 'c'},
-        {"requests", required_argument, NULL, 'n'},
-        {"duration", required_argument, NULL, 'd'},
-        {"threads", required_argument, NULL, O_THREADS},
-        {"mix", required_argument, NULL, O_MIX},
-        {"population", required_argument, NULL, O_POP},
-        {"seed", required_argument, NULL, O_SEED},
-        {"domain", required_argument, NULL, O_DOMAIN},
-        {"rate", required_argument, NULL, O_RATE},
-        {"warmup", required_argument, NULL, O_WARMUP},
-        {"timeout", required_argument, NULL, O_TIMEOUT},
-        {"expect", required_argument, NULL, O_EXPECT},
-        {"idle", no_argument, NULL, O_IDLE},
-        {"reconnect", no_argument, NULL, O_RECONNECT},
-        {"connect-burst", required_argument, NULL, O_BURST},
-        {"json", no_argument, NULL, O_JSON},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    enum {
+        O_THREADS = 256,
+        O_MIX,
+        O_POP,
+        O_SEED,
+        O_RATE,
+        O_WARMUP,
+        O_TIMEOUT,
+        O_EXPECT,
+        O_IDLE,
+        O_RECONNECT,
+        O_JSON,
+        O_BURST,
+        O_DOMAIN,
+        O_CONNECT
+    };
+    static const struct option opts[] = {{"connect", required_argument, NULL, O_CONNECT},
+                                         {"connections", required_argument, NULL, 'c'},
+                                         {"requests", required_argument, NULL, 'n'},
+                                         {"duration", required_argument, NULL, 'd'},
+                                         {"threads", required_argument, NULL, O_THREADS},
+                                         {"mix", required_argument, NULL, O_MIX},
+                                         {"population", required_argument, NULL, O_POP},
+                                         {"seed", required_argument, NULL, O_SEED},
+                                         {"domain", required_argument, NULL, O_DOMAIN},
+                                         {"rate", required_argument, NULL, O_RATE},
+                                         {"warmup", required_argument, NULL, O_WARMUP},
+                                         {"timeout", required_argument, NULL, O_TIMEOUT},
+                                         {"expect", required_argument, NULL, O_EXPECT},
+                                         {"idle", no_argument, NULL, O_IDLE},
+                                         {"reconnect", no_argument, NULL, O_RECONNECT},
+                                         {"connect-burst", required_argument, NULL, O_BURST},
+                                         {"json", no_argument, NULL, O_JSON},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "c:n:d:h", opts, NULL)) != -1) {
         switch (c) {
@@ -335,8 +347,8 @@ static void report_load(const struct options *o, const struct loadgen_stats *s)
         return;
     }
     printf("target %s, %llu connections, %llu thread%s, mix %s, ", o->connect,
-           (unsigned long long)o->conns, (unsigned long long)o->threads,
-           o->threads == 1 ? "" : "s", o->mix);
+           (unsigned long long)o->conns, (unsigned long long)o->threads, o->threads == 1 ? "" : "s",
+           o->mix);
     if (o->rate > 0)
         printf("open loop at %.0f req/s", o->rate);
     else
@@ -346,8 +358,7 @@ static void report_load(const struct options *o, const struct loadgen_stats *s)
     printf("latency us:");
     for (size_t i = 0; i < 4; i++)
         printf(" %s %.1f ", names[i], us(histogram_percentile(h, pcts[i])));
-    printf(" max %.1f  mean %.1f\n", us(histogram_percentile(h, 100)),
-           histogram_mean(h) / 1000.0);
+    printf(" max %.1f  mean %.1f\n", us(histogram_percentile(h, 100)), histogram_mean(h) / 1000.0);
     printf("actions:");
     for (size_t i = 0; i < s->n_actions; i++)
         printf(" %s %llu", s->actions[i].keyword, (unsigned long long)s->actions[i].count);
@@ -364,8 +375,13 @@ static void report_load(const struct options *o, const struct loadgen_stats *s)
 
 int main(int argc, char **argv)
 {
-    struct options o = {.conns = 16, .threads = 1, .population = 100000, .seed = 1,
-                        .timeout_ms = 10000, .burst = 64, .mix = "unique"};
+    struct options o = {.conns = 16,
+                        .threads = 1,
+                        .population = 100000,
+                        .seed = 1,
+                        .timeout_ms = 10000,
+                        .burst = 64,
+                        .mix = "unique"};
     int rc = parse_options(argc, argv, &o);
     if (rc)
         return rc;
@@ -376,8 +392,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "greyspf-loadtest: --connect %s: %s\n", o.connect, why);
         return 2;
     }
-    struct workload_config wc = {.population = o.population, .seed = o.seed,
-                                 .domain = o.domain};
+    struct workload_config wc = {.population = o.population, .seed = o.seed, .domain = o.domain};
     if (workload_mix_parse(o.mix, &wc) < 0)
         return bad_arg("--mix", o.mix, "unique, repeat:K (K >= 1) or zipf:S (0 <= S <= 10)");
     regex_t re;
@@ -395,9 +410,10 @@ int main(int argc, char **argv)
     }
     uint64_t nofile = raise_nofile();
     if (o.conns + FD_SPARE + o.threads > nofile) {
-        fprintf(stderr, "greyspf-loadtest: %llu connections need %llu descriptors; the limit "
-                "is %llu (raise the hard limit: ulimit -Hn)\n", (unsigned long long)o.conns,
-                (unsigned long long)(o.conns + FD_SPARE + o.threads),
+        fprintf(stderr,
+                "greyspf-loadtest: %llu connections need %llu descriptors; the limit "
+                "is %llu (raise the hard limit: ulimit -Hn)\n",
+                (unsigned long long)o.conns, (unsigned long long)(o.conns + FD_SPARE + o.threads),
                 (unsigned long long)nofile);
         return 2;
     }
@@ -433,8 +449,7 @@ int main(int argc, char **argv)
         t->n_conns = o.conns / o.threads + (i < o.conns % o.threads);
         t->all_conns = o.conns;
         first += t->n_conns;
-        t->quota = o.requests ? o.requests / o.threads + (i < o.requests % o.threads)
-                              : UINT64_MAX;
+        t->quota = o.requests ? o.requests / o.threads + (i < o.requests % o.threads) : UINT64_MAX;
         t->rate = o.rate * (double)t->n_conns / (double)o.conns;
         int e = pthread_create(&tids[i], NULL, loadgen_thread_main, t);
         if (e != 0) {

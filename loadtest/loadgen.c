@@ -34,11 +34,11 @@ enum conn_state { CONN_QUEUED, CONN_CONNECTING, CONN_IDLE, CONN_BUSY, CONN_CLOSE
 
 struct conn {
     int fd;
-    uint8_t state;      /* enum conn_state */
-    uint8_t retry;      /* resend the current request once reconnected */
-    uint8_t retried;    /* the current request was already sent again once */
-    uint8_t measured;   /* the current request counts in the stats */
-    uint8_t resolved;   /* the first connect attempt finished (either way) */
+    uint8_t state;             /* enum conn_state */
+    uint8_t retry;             /* resend the current request once reconnected */
+    uint8_t retried;           /* the current request was already sent again once */
+    uint8_t measured;          /* the current request counts in the stats */
+    uint8_t resolved;          /* the first connect attempt finished (either way) */
     uint32_t out_off, out_len; /* unsent tail of the request in out */
     uint32_t in_len, in_cap;   /* partial reply in in */
     char *out, *in;
@@ -63,15 +63,15 @@ struct lg {
     uint64_t n;
     uint32_t *fifo; /* connect queue: ring of conn indexes, each queued at most once */
     uint64_t fifo_head, fifo_len;
-    uint64_t connecting;  /* CONNECTING now */
-    uint64_t unresolved;  /* conns whose first connect has not finished */
-    uint64_t live;        /* conns not DEAD */
-    uint64_t busy;        /* conns BUSY */
+    uint64_t connecting; /* CONNECTING now */
+    uint64_t unresolved; /* conns whose first connect has not finished */
+    uint64_t live;       /* conns not DEAD */
+    uint64_t busy;       /* conns BUSY */
     uint64_t t_start, t_measure, t_end, connect_deadline, next_sweep, sweep_ns;
     uint64_t last_reply_ns;
-    uint64_t sent_measured;   /* measured requests sent (closed loop) or issued (open loop) */
-    uint64_t next_ticket;     /* open loop */
-    double ticket_ns;         /* open loop: ns between turns */
+    uint64_t sent_measured; /* measured requests sent (closed loop) or issued (open loop) */
+    uint64_t next_ticket;   /* open loop */
+    double ticket_ns;       /* open loop: ns between turns */
     int quota_done;
     int no_pwait2; /* kernel without epoll_pwait2 */
     int said_connect, said_malformed, said_unexpected, said_closed;
@@ -294,8 +294,8 @@ static void conn_closed(struct lg *g, struct conn *c, uint64_t now)
 }
 
 /* malformed - count a protocol violation and drop the connection */
-static void malformed(struct lg *g, struct conn *c, uint64_t now, const char *why,
-                      const char *data, size_t len)
+static void malformed(struct lg *g, struct conn *c, uint64_t now, const char *why, const char *data,
+                      size_t len)
 {
     g->st->err_malformed++;
     if (!g->said_malformed) {
@@ -373,8 +373,8 @@ static void write_request(struct lg *g, struct conn *c, uint64_t now)
 static void flush_out(struct lg *g, struct conn *c, uint64_t now)
 {
     while (c->out_off < c->out_len) {
-        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t w =
+            send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 return;

@@ -71,16 +71,17 @@ struct table_case {
 
 static const struct table_case cases[] = {
     {"single 12.345us", {{12345, 1}}, {{0, 12345}, {50, 12345}, {99.9, 12345}, {100, 12345}}},
-    {"below 256ns exact", {{7, 1}, {100, 1}, {255, 2}},
+    {"below 256ns exact",
+     {{7, 1}, {100, 1}, {255, 2}},
      {{0, 7}, {25, 7}, {50, 100}, {75, 255}, {100, 255}}},
     {"bimodal 990x50us 10x10ms",
      {{50000, 990}, {10000000, 10}},
      {{50, 50000}, {90, 50000}, {99, 50000}, {99.9, 10000000}, {100, 10000000}}},
     {"three levels",
      {{1000, 500}, {2000000, 400}, {100000000000ull, 100}}, /* 1 us, 2 ms, 100 s */
-     {{50, 1000}, {50.1, 2000000}, {90, 2000000}, {90.1, 100000000000ull},
-      {100, 100000000000ull}}},
-    {"saturates above 2^40 ns", {{1000, 1}, {5000000000000ull, 1}}, /* 5000 s */
+     {{50, 1000}, {50.1, 2000000}, {90, 2000000}, {90.1, 100000000000ull}, {100, 100000000000ull}}},
+    {"saturates above 2^40 ns",
+     {{1000, 1}, {5000000000000ull, 1}}, /* 5000 s */
      {{0, 1000}, {50, 1000}, {100, 5000000000000ull}}},
 };
 
@@ -183,10 +184,8 @@ static void test_random_merged(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_table),
-        cmocka_unit_test(test_uniform),
-        cmocka_unit_test(test_every_magnitude),
+        cmocka_unit_test(test_empty),         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_uniform),       cmocka_unit_test(test_every_magnitude),
         cmocka_unit_test(test_random_merged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,7 +25,7 @@ struct workload_config {
     double zipf_s;       /* WORKLOAD_ZIPF: exponent >= 0 */
     uint64_t population; /* WORKLOAD_ZIPF: ranks, 1 .. WORKLOAD_ZIPF_POPULATION_MAX */
     uint64_t seed;
-    const char *domain;  /* sender domain suffix, borrowed for workload_create only */
+    const char *domain; /* sender domain suffix, borrowed for workload_create only */
 };
 
 /* One connection's position in its sequence; plain data, embedded in the connection. */

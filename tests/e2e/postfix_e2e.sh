@@ -119,6 +119,8 @@ skip_loopback = no
 skip_clients = $1
 skip_action = DUNNO
 default_action = REJECT 5.7.1 greyspf e2e: refused
+[spf]
+enabled = no
 EOF
 }
 

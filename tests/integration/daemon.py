@@ -47,7 +47,7 @@ def request(client="192.0.2.1", sender="alice@example.org", recipient="bob@examp
 class Daemon:
     """One greyspfd process with its own temp dir, config and log file."""
 
-    def __init__(self, policy=None, server=None, listen=None):
+    def __init__(self, policy=None, server=None, listen=None, spf=None, dns=None):
         self.dir = tempfile.mkdtemp(prefix="greyspf-it-")
         self.port = free_port()
         self.conf = os.path.join(self.dir, "greyspf.conf")
@@ -57,6 +57,10 @@ class Daemon:
         self.server.update(server or {})
         self.policy = {"skip_loopback": "no", "default_action": "DUNNO"}
         self.policy.update(policy or {})
+        # SPF off unless a test brings its own DNS server: DNS never leaves the machine
+        self.spf = {"enabled": "no"}
+        self.spf.update(spf or {})
+        self.dns = dict(dns or {})
         self.proc = None
         self.write_config()
 
@@ -71,6 +75,9 @@ class Daemon:
             lines = ["[server]"] + [f"listen = {l}" for l in self.listen]
             lines += [f"{k} = {v}" for k, v in self.server.items()]
             lines += ["[policy]"] + [f"{k} = {v}" for k, v in self.policy.items()]
+            lines += ["[spf]"] + [f"{k} = {v}" for k, v in self.spf.items()]
+            if self.dns:
+                lines += ["[dns]"] + [f"{k} = {v}" for k, v in self.dns.items()]
             text = "\n".join(lines) + "\n"
         with open(self.conf + ".tmp", "w") as f:
             f.write(text)

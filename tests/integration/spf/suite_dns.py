@@ -452,7 +452,7 @@ def selftest():
                 return DNSRecord.parse(rec.send("127.0.0.1", port, tcp=tcp, timeout=timeout))
 
             def txts(r, rtype=T_TXT):
-                return [tuple(rr.rdata.data) for rr in r.rr if rr.rtype == rtype]
+                return [_strings(rr.rdata) for rr in r.rr if rr.rtype == rtype]
 
             r = q("multi.example.net", "TXT")
             check("multi-string TXT: one RR with two strings, plus a second RR",
@@ -460,7 +460,7 @@ def selftest():
             check("answers have AA and RA", r.header.aa == 1 and r.header.ra == 1)
             r = q("spfonly.example.net", "TXT")
             check("TXT: NONE -> NODATA with SOA", r.header.rcode == RCODE.NOERROR and not r.rr
-                  and [a.rtype for a in r.auth] == [T_SOA], str(r.header))
+                  and [a.rtype for a in r.auth] == [T_SOA])
             r = q("spfonly.example.net", "SPF")
             check("SPF type 99 served", txts(r, T_SPF) == [(b"v=spf1 -all",)], repr(txts(r, 99)))
             r = q("dup.example.net", "TXT")
@@ -480,7 +480,7 @@ def selftest():
                           time.monotonic() - t0 >= 0.9)
             r = q("nowhere.example.net", "TXT")
             check("unknown name -> NXDOMAIN with SOA", r.header.rcode == RCODE.NXDOMAIN and
-                  [a.rtype for a in r.auth] == [T_SOA], str(r.header))
+                  [a.rtype for a in r.auth] == [T_SOA])
             r = q("exists.example.net", "TXT")
             check("known name, other type -> NODATA", r.header.rcode == RCODE.NOERROR
                   and not r.rr and len(r.auth) == 1)
@@ -489,17 +489,17 @@ def selftest():
             r = q("EXISTS.example.Net", "A")
             check("case-insensitive, question case kept",
                   [str(rr.rdata) for rr in r.rr] == ["192.0.2.1"]
-                  and str(r.rr[0].rname) == "EXISTS.example.Net.", str(r.rr))
+                  and str(r.rr[0].rname) == "EXISTS.example.Net.")
             r = q("exists.example.net", "AAAA")
             check("AAAA ::FFFF:a.b.c.d",
                   bytes(r.rr[0].rdata.data) == ipaddress.IPv6Address("::ffff:1.2.3.4").packed)
             r = q("exists.example.net", "MX")
             check("MX with empty exchange -> root", r.rr[0].rdata.preference == 0
-                  and r.rr[0].rdata.label.label == (), str(r.rr))
+                  and r.rr[0].rdata.label.label == ())
             r = q("alias.example.net", "A")
             check("CNAME followed: CNAME RR + target A",
                   [(rr.rtype, str(rr.rdata)) for rr in r.rr]
-                  == [(T_CNAME, "Exists.example.net."), (T_A, "192.0.2.1")], str(r.rr))
+                  == [(T_CNAME, "Exists.example.net."), (T_A, "192.0.2.1")])
             r = q("alias.example.net", "CNAME")
             check("CNAME query returns only the CNAME", [rr.rtype for rr in r.rr] == [T_CNAME])
             r = q("loop.example.net", "A")
@@ -536,6 +536,17 @@ def selftest():
     print("selftest: %s (%d failure%s)" % ("FAIL" if failures else "PASS", len(failures),
                                            "" if len(failures) == 1 else "s"))
     return 1 if failures else 0
+
+
+def _strings(rdata):
+    """_strings - character-strings of TXT-like rdata (dnslib parses type 99 as raw RD)."""
+    if isinstance(rdata, TXT):
+        return tuple(rdata.data)
+    raw, out = bytes(rdata.data), []
+    while raw:
+        out.append(raw[1:1 + raw[0]])
+        raw = raw[1 + raw[0]:]
+    return tuple(out)
 
 
 def _readline(proc, timeout):

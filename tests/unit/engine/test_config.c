@@ -283,6 +283,75 @@ static void test_string_values(void **state)
     config_free(c);
 }
 
+static void test_dns_spf_values(void **state)
+{
+    (void)state;
+    char path[512];
+    const char *text = "[dns]\n"
+                       "forwarder = ::1@5353\n"
+                       "dnssec = no\n"
+                       "trust_anchor = example. IN DS 1 8 2 ABCD\n"
+                       "  test. IN DS 2 8 2 EF01\n"
+                       "timeout = 3s\n"
+                       "cache_size = 8m\n"
+                       "no_local_zones = yes\n"
+                       "[spf]\n"
+                       "enabled = yes\n"
+                       "timeout = 20s\n"
+                       "helo_check = no\n"
+                       "mail_from_reject = fail, softfail\n"
+                       "mail_from_defer = temperror permerror\n"
+                       "mail_from_accept = none\n"
+                       "helo_reject =\n"
+                       "mail_from_action_softfail = 550 5.7.23 go away\n"
+                       "reject_only_secure = yes\n"
+                       "header = both\n"
+                       "authserv_id = mx.example.net\n"
+                       "receiver = mx1.example.net\n"
+                       "cache_size = 0\n"
+                       "cache_max_ttl = 5m\n";
+    write_file(text, strlen(text), path, sizeof(path));
+    struct config_error err;
+    struct config *c = config_load(path, &err);
+    if (!c)
+        fail_msg("got error \"%s\", want success", err.msg);
+    assert_string_equal(c->dns_forwarder, "::1@5353");
+    assert_false(c->dns_dnssec);
+    assert_int_equal(c->n_dns_trust_anchors, 2);
+    assert_string_equal(c->dns_trust_anchors[1], "test. IN DS 2 8 2 EF01");
+    assert_null(c->dns_trust_anchors[2]);
+    assert_int_equal(c->dns_timeout_ms, 3000);
+    assert_int_equal(c->dns_cache_bytes, 8u << 20);
+    assert_true(c->dns_no_local_zones);
+    assert_int_equal(c->spf_timeout_ms, 20000);
+    assert_false(c->spf_helo_check);
+    assert_int_equal(c->spf_mail_from_reject, (1u << 3) | (1u << 4));
+    assert_int_equal(c->spf_mail_from_defer, (1u << 5) | (1u << 6));
+    assert_int_equal(c->spf_mail_from_accept, 1u << 0);
+    assert_int_equal(c->spf_helo_reject, 0);
+    assert_string_equal(c->spf_mail_from_action[4], "550 5.7.23 go away");
+    assert_null(c->spf_mail_from_action[3]);
+    assert_true(c->spf_reject_only_secure);
+    assert_int_equal(c->spf_header, CONFIG_SPF_HEADER_BOTH);
+    assert_string_equal(c->spf_authserv_id, "mx.example.net");
+    assert_string_equal(c->spf_receiver, "mx1.example.net");
+    assert_int_equal(c->spf_cache_entries, 0);
+    assert_int_equal(c->spf_cache_max_ttl_ms, 300000);
+    config_free(c);
+
+    /* defaults: fail rejects, temperror defers, Received-SPF, DNSSEC on, receiver hidden */
+    c = config_defaults();
+    assert_null(c->dns_forwarder);
+    assert_true(c->dns_dnssec);
+    assert_true(c->spf_enabled);
+    assert_int_equal(c->spf_mail_from_reject, 1u << 3);
+    assert_int_equal(c->spf_mail_from_defer, 1u << 5);
+    assert_int_equal(c->spf_helo_reject, 1u << 3);
+    assert_int_equal(c->spf_header, CONFIG_SPF_HEADER_RECEIVED_SPF);
+    assert_null(c->spf_receiver);
+    config_free(c);
+}
+
 static void test_skip_clients(void **state)
 {
     (void)state;
@@ -572,16 +641,41 @@ static const struct bad_case bad_cases[] = {
     {"listen empty", "[server]\nlisten =\n", 0,
      ":2: [server] listen: \"\": expected inet:HOST:PORT or unix:/path"},
     /* structure */
-    {"unknown section", "[dns]\nforwarder = 127.0.0.1@5353\n", 0,
-     ":1: [dns]: unknown section (known: [server], [policy])"},
-    {"unknown section, empty, last", "[server]\nworkers = 2\n[spf]\n", 0,
-     ":3: [spf]: unknown section (known: [server], [policy])"},
+    {"unknown section", "[dnss]\nforwarder = 127.0.0.1@5353\n", 0,
+     ":1: [dnss]: unknown section (known: [server], [policy], [dns], [spf])"},
+    {"unknown section, empty, last", "[server]\nworkers = 2\n[spff]\n", 0,
+     ":3: [spff]: unknown section (known: [server], [policy], [dns], [spf])"},
     {"greylist not yet", "[server]\n\n[greylist]\ndelay = 5m\n", 0,
-     ":3: [greylist]: unknown section (known: [server], [policy])"},
+     ":3: [greylist]: unknown section (known: [server], [policy], [dns], [spf])"},
     {"section name is case-sensitive", "[Server]\n", 0,
-     ":1: [Server]: unknown section (known: [server], [policy])"},
+     ":1: [Server]: unknown section (known: [server], [policy], [dns], [spf])"},
     {"section with spaces", "[ server ]\n", 0,
-     ":1: [ server ]: unknown section (known: [server], [policy])"},
+     ":1: [ server ]: unknown section (known: [server], [policy], [dns], [spf])"},
+    /* [dns] */
+    {"forwarder name", "[dns]\nforwarder = dns.example.org\n", 0,
+     ":2: [dns] forwarder: \"dns.example.org\": dns.example.org is not a numeric IPv4 or IPv6 "
+     "address"},
+    {"forwarder port", "[dns]\nforwarder = 127.0.0.1@0\n", 0,
+     ":2: [dns] forwarder: \"127.0.0.1@0\": port \"0\" is not 1..65535"},
+    {"forwarder empty", "[dns]\nforwarder =\n", 0, ":2: [dns] forwarder: \"\": not ADDR[@PORT]"},
+    {"dns timeout too short", "[dns]\ntimeout = 0\n", 0,
+     ":2: [dns] timeout: 0 is out of range (1s..60s)"},
+    {"trust anchor empty", "[dns]\ntrust_anchor =\n", 0,
+     ":2: [dns] trust_anchor: \"\": empty, or control characters"},
+    /* [spf] */
+    {"spf result word", "[spf]\nmail_from_reject = fail softfial\n", 0,
+     ":2: [spf] mail_from_reject: \"softfial\" is not an SPF result (none neutral pass fail "
+     "softfail temperror permerror)"},
+    {"spf result in two sets", "[spf]\nmail_from_defer = temperror fail\n", 0,
+     ":2: [spf] mail_from_defer: fail is also in mail_from_reject"},
+    {"spf result in two sets, blame the set key", "[spf]\nhelo_reject = temperror\n", 0,
+     ":2: [spf] helo_reject: temperror is also in helo_defer"},
+    {"spf header", "[spf]\nheader = dkim\n", 0,
+     ":2: [spf] header: \"dkim\": one of received-spf, authentication-results, both, none"},
+    {"spf custom action", "[spf]\nmail_from_action_softfail = 250 ok\n", 0,
+     ":2: [spf] mail_from_action_softfail: \"250 ok\": 250: 2NN codes are not policy actions "
+     "(Postfix replies 451 4.3.5 to \"2NN text\" and accepts a bare number); use OK or "
+     "DUNNO"},
     {"key outside any section", "workers = 2\n", 0, ":1: workers: key outside any section"},
     {"key outside after comments", "; hello\n\n# x\nworkers = 2\n[server]\n", 0,
      ":4: workers: key outside any section"},
@@ -593,11 +687,11 @@ static const struct bad_case bad_cases[] = {
     {"set twice across sections", "[server]\nworkers = 2\n[policy]\n[server]\nworkers = 2\n", 0,
      ":5: [server] workers: set twice (first on line 2)"},
     {"continuation of a scalar", "[server]\nworkers = 2\n   3\n", 0,
-     ":3: [server] workers: indented line continues the value; only listen and skip_clients "
-     "take more than one line"},
+     ":3: [server] workers: indented line continues the value; only listen, skip_clients and "
+     "trust_anchor take more than one line"},
     {"indented key after a key", "[server]\nworkers = 2\n  io_threads = 2\n", 0,
-     ":3: [server] workers: indented line continues the value; only listen and skip_clients "
-     "take more than one line"},
+     ":3: [server] workers: indented line continues the value; only listen, skip_clients and "
+     "trust_anchor take more than one line"},
     {"section without ]", "[server\nworkers = 2\n", 0, ":1: syntax error: \"[\" without \"]\""},
     {"section ] after comment", "[server ;x]\n", 0, ":1: syntax error: \"[\" without \"]\""},
     {"no equals", "[server]\nworkers\n", 0,
@@ -845,6 +939,7 @@ int main(void)
         cmocka_unit_test(test_defaults),        cmocka_unit_test(test_empty_file_is_defaults),
         cmocka_unit_test(test_good_values),     cmocka_unit_test(test_string_values),
         cmocka_unit_test(test_skip_clients),    cmocka_unit_test(test_listen_good),
+        cmocka_unit_test(test_dns_spf_values),
         cmocka_unit_test(test_listen_repeated), cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_long_lines),      cmocka_unit_test(test_unreadable),
         cmocka_unit_test(test_load_stream),     cmocka_unit_test(test_parse_duration),
