@@ -10,8 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 JOBS=$(nproc)
 
-BUILD_DEPS=(build-essential cmake pkg-config libinih-dev libjemalloc-dev libcmocka-dev)
-TEST_DEPS=(clang libclang-rt-14-dev python3 iproute2 util-linux procps swaks postfix)
+BUILD_DEPS=(build-essential cmake pkg-config libinih-dev libjemalloc-dev libcmocka-dev
+    libunbound-dev librocksdb-dev dns-root-data)
+TEST_DEPS=(clang libclang-rt-14-dev python3 python3-dnslib python3-yaml ldnsutils iproute2
+    util-linux procps curl swaks postfix prometheus)
 
 apt_install() {
     local missing=()
@@ -25,8 +27,18 @@ apt_install() {
     fi
     # Postfix unconfigured: no main.cf, nothing started (tests run private instances)
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    # Packages must not start their services (prometheus, postfix would listen beyond
+    # loopback): tests start every server themselves. policy-rc.d 101 = "action forbidden".
+    local policy=/usr/sbin/policy-rc.d made_policy=0
+    if [ ! -e $policy ]; then
+        printf '#!/bin/sh\nexit 101\n' >$policy
+        chmod 755 $policy
+        made_policy=1
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    [ $made_policy -eq 1 ] && rm -f $policy
+    return 0
 }
 
 build() { # build DIR [cmake args...]

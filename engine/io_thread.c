@@ -48,11 +48,27 @@ void io_thread_push_reply(struct io_thread *io, struct job *j)
 {
     while (!mpmc_queue_push(io->replies, j))
         sched_yield(); /* cannot happen: ring holds 2 x max_connections */
-    /* seq_cst: orders the push before reading `sleeping` (wake protocol) */
+}
+
+void io_thread_wake(struct io_thread *io)
+{
+    /* seq_cst: orders the earlier pushes before reading `sleeping` (wake protocol) */
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&io->sleeping, memory_order_relaxed) &&
         atomic_exchange_explicit(&io->sleeping, 0, memory_order_acq_rel))
         wake_fd(io->efd);
+}
+
+#define SUBMIT_WAKE_EVERY 16 /* within a long batch, wake workers this often */
+
+/* submit - queue a job; wake workers every SUBMIT_WAKE_EVERY jobs, the rest at turn end */
+static void submit(struct io_thread *io, struct job *j)
+{
+    worker_submit(io->srv, j);
+    if (++io->submitted >= SUBMIT_WAKE_EVERY) {
+        worker_wake(io->srv, io->submitted);
+        io->submitted = 0;
+    }
 }
 
 /* --- connection list (least recently active first) ------------------------------------- */
@@ -195,7 +211,7 @@ static bool conn_next_request(struct io_thread *io, struct conn *c)
         return false;
     }
     c->inflight = j;
-    worker_submit(io->srv, j);
+    submit(io, j);
     return true;
 }
 
@@ -531,6 +547,10 @@ void *io_thread_main(void *arg)
             }
         }
         drain_replies(io);
+        if (io->submitted) {
+            worker_wake(s, io->submitted);
+            io->submitted = 0;
+        }
     }
 
     /* drain deadline or done: close what is left (in-flight jobs are freed as they return) */

@@ -17,18 +17,42 @@ void worker_submit(struct server *s, struct job *j)
 {
     while (!mpmc_queue_push(s->requests, j))
         sched_yield(); /* cannot happen: ring holds 2 x max_connections (see server.h) */
-    /* seq_cst: orders the push before the idle-flag reads (wake protocol) */
+}
+
+void worker_wake(struct server *s, unsigned want)
+{
+    /* seq_cst: orders the pushes before the idle-flag reads (wake protocol) */
     atomic_thread_fence(memory_order_seq_cst);
     unsigned n = s->n_workers;
     unsigned start = atomic_fetch_add_explicit(&s->wake_rr, 1, memory_order_relaxed);
-    for (unsigned k = 0; k < n; k++) {
+    for (unsigned k = 0; k < n && want > 0; k++) {
         struct worker *w = &s->workers[(start + k) % n];
         /* relaxed pre-check avoids an RMW on busy workers' cache lines */
         if (atomic_load_explicit(&w->idle, memory_order_relaxed) &&
             atomic_exchange_explicit(&w->idle, 0, memory_order_acq_rel)) {
             wake_fd(w->efd);
-            return;
+            want--;
         }
+    }
+}
+
+/* reply - hand a finished job to its I/O thread; the wake-up comes once per batch */
+static void hand_back(struct worker *w, struct job *j)
+{
+    struct io_thread *io = j->conn->io;
+    io_thread_push_reply(io, j);
+    w->replied_io |= 1ull << (io->idx % 64);
+}
+
+/* wake_io - wake the I/O threads this worker pushed replies to since the last call */
+static void wake_io(struct worker *w)
+{
+    struct server *s = w->srv;
+    while (w->replied_io) {
+        unsigned b = (unsigned)__builtin_ctzll(w->replied_io);
+        w->replied_io &= w->replied_io - 1;
+        for (unsigned i = b; i < s->n_io; i += 64)
+            io_thread_wake(&s->io[i]);
     }
 }
 
@@ -84,8 +108,7 @@ static void worker_finish(struct worker *w, struct job *j)
         log_decision(j, d, action, clock_mono_us() - j->t_start_us);
     runtime_release(j->rt);
     j->rt = NULL;
-    (void)w;
-    io_thread_push_reply(j->conn->io, j);
+    hand_back(w, j);
 }
 
 static void park(struct worker *w, struct job *j)
@@ -163,8 +186,9 @@ static void worker_abandon(struct worker *w)
         runtime_release(j->rt);
         j->rt = NULL;
         j->reply = NULL;
-        io_thread_push_reply(j->conn->io, j);
+        hand_back(w, j);
     }
+    wake_io(w);
 }
 
 /* worker_timeout - epoll timeout: -1 (sleep until woken), or the next stage deadline */
@@ -199,6 +223,7 @@ void *worker_main(void *arg)
         }
         if (w->env.tick && w->n_parked)
             w->env.tick(&w->env, clock_mono_ms());
+        wake_io(w);
         if (n == WORKER_BATCH)
             continue; /* busy: keep draining, stage deadlines checked each batch */
         if (atomic_load_explicit(&s->stopping, memory_order_acquire)) {
@@ -213,6 +238,7 @@ void *worker_main(void *arg)
         if (j) {
             atomic_store_explicit(&w->idle, 0, memory_order_relaxed);
             worker_start(w, j);
+            wake_io(w);
             continue;
         }
         struct epoll_event ev[8];
@@ -235,6 +261,7 @@ void *worker_main(void *arg)
          * epoll would otherwise spin on answers to cancelled lookups */
         if (stage_io && w->env.tick && !w->n_parked)
             w->env.tick(&w->env, clock_mono_ms());
+        wake_io(w); /* replies of requests resumed by the stages' descriptors */
     }
     if (w->env.fini)
         w->env.fini(&w->env);
