@@ -73,7 +73,8 @@ typedef void (*dns_answer_cb)(void *arg, const struct dns_answer *ans);
 struct dns_config {
     const char *forwarder;        /* "ADDR" or "ADDR@PORT" (IPv4/IPv6); NULL: full recursion */
     bool dnssec;                  /* validate (needs a trust anchor) */
-    const char *trust_anchor_file;/* NULL with dnssec: /usr/share/dns/root.key */
+    const char *trust_anchor_file;/* NULL with dnssec: /usr/share/dns/root.key; "": none
+                                   * (only trust_anchors, e.g. a test zone's own DS) */
     const char *const *trust_anchors; /* extra anchors: "zone. IN DS ..." / DNSKEY, NULL-ended */
     uint32_t timeout_ms;          /* per lookup deadline (our own; default 5000) */
     size_t msg_cache_bytes;       /* default 16 MiB */

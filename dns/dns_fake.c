@@ -222,11 +222,13 @@ done:
 
 /* --- backend ops --------------------------------------------------------------------- */
 
+/* fake_fd - the eventfd, readable while answers are queued */
 static int fake_fd(const struct dns_backend *b)
 {
     return ((const struct dns_fake *)b)->efd;
 }
 
+/* fake_start - answer now into the queue (or never, for TIMEOUT); no delivery here */
 static int fake_start(struct dns_backend *b, const char *name, enum dns_type type, uint64_t token)
 {
     struct dns_fake *f = (struct dns_fake *)b;
@@ -249,6 +251,7 @@ static int fake_start(struct dns_backend *b, const char *name, enum dns_type typ
     return 0;
 }
 
+/* fake_cancel - drop a queued answer, if there is one */
 static void fake_cancel(struct dns_backend *b, uint64_t token)
 {
     struct dns_fake *f = (struct dns_fake *)b;
@@ -267,6 +270,7 @@ static void fake_cancel(struct dns_backend *b, uint64_t token)
     }
 }
 
+/* fake_process - deliver every queued answer to the front end */
 static void fake_process(struct dns_backend *b)
 {
     struct dns_fake *f = (struct dns_fake *)b;
@@ -312,6 +316,7 @@ static void fake_free(struct dns_fake *f)
     free(f);
 }
 
+/* fake_destroy - leave the registry and free everything */
 static void fake_destroy(struct dns_backend *b)
 {
     struct dns_fake *f = (struct dns_fake *)b;

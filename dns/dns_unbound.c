@@ -627,15 +627,20 @@ static int configure(struct ub_ctx *ctx, const struct dns_config *cfg, char *err
             return -1;
         /* ub_ctx_add_ta_file returns 0 for a missing file; say so clearly here */
         const char *file = cfg->trust_anchor_file ? cfg->trust_anchor_file : UB_DEFAULT_ANCHOR;
-        FILE *f = fopen(file, "r");
-        if (!f) {
-            fail(err, errlen, "dnssec trust anchor %s: %s", file, strerror(errno));
-            return -1;
-        }
-        fclose(f);
-        rc = ub_ctx_add_ta_file(ctx, file);
-        if (rc) {
-            fail(err, errlen, "dnssec trust anchor %s: %s", file, ub_strerror(rc));
+        if (*file) { /* "" = no file: only the explicit anchors below */
+            FILE *f = fopen(file, "r");
+            if (!f) {
+                fail(err, errlen, "dnssec trust anchor %s: %s", file, strerror(errno));
+                return -1;
+            }
+            fclose(f);
+            rc = ub_ctx_add_ta_file(ctx, file);
+            if (rc) {
+                fail(err, errlen, "dnssec trust anchor %s: %s", file, ub_strerror(rc));
+                return -1;
+            }
+        } else if (!cfg->trust_anchors || !cfg->trust_anchors[0]) {
+            fail(err, errlen, "dnssec is on but there is no trust anchor (no file, none given)");
             return -1;
         }
         for (const char *const *ta = cfg->trust_anchors; ta && *ta; ta++) {

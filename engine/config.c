@@ -65,6 +65,7 @@ enum key_kind {
     KIND_STRINGS,  /* char ** + count (the size_t after the pointer), appended */
     KIND_RESULTS,  /* unsigned bit set of SPF result words */
     KIND_SPF_HEADER, /* int, enum config_spf_header */
+    KIND_ANCHOR_FILE, /* char *, absolute path, or "none" -> "" */
 };
 
 struct key_def {
@@ -101,7 +102,7 @@ static const struct key_def keys[] = {
     {SEC_POLICY, "skip_action", KIND_ACTION, F(skip_action), 0, 0, NULL},
     {SEC_DNS, "forwarder", KIND_FORWARDER, F(dns_forwarder), 0, 0, NULL},
     {SEC_DNS, "dnssec", KIND_BOOL, F(dns_dnssec), 0, 0, NULL},
-    {SEC_DNS, "trust_anchor_file", KIND_ABS_PATH, F(dns_trust_anchor_file), 0, 0, NULL},
+    {SEC_DNS, "trust_anchor_file", KIND_ANCHOR_FILE, F(dns_trust_anchor_file), 0, 0, NULL},
     {SEC_DNS, "trust_anchor", KIND_STRINGS, F(dns_trust_anchors), 0, 0, NULL},
     {SEC_DNS, "timeout", KIND_DURATION, F(dns_timeout_ms), 1000, 60000, "1s..60s"},
     {SEC_DNS, "cache_size", KIND_BYTES, F(dns_cache_bytes), 1u << 20, (uint64_t)4096 << 20,
@@ -550,6 +551,13 @@ static int set_value(struct load_ctx *lc, const struct key_def *k, const char *v
         *s = *v ? xstrdup(v) : NULL;
         return 0;
     }
+    case KIND_ANCHOR_FILE:
+        if (strcmp(v, "none") == 0) {
+            free(*(char **)field);
+            *(char **)field = xstrdup("");
+            return 0;
+        }
+        __attribute__((fallthrough)); /* otherwise an absolute path */
     case KIND_ABS_PATH: {
         if (v[0] != '/') {
             fail_key(lc, 0, k->name, "\"%s\" is not an absolute path", quote(q, v));

@@ -71,7 +71,8 @@ struct config {
     /* [dns] - the resolver each worker runs (changes need a restart) */
     char *dns_forwarder;         /* "ADDR[@PORT]"; NULL: full recursion from the root */
     bool dns_dnssec;             /* validate; default yes */
-    char *dns_trust_anchor_file; /* default /usr/share/dns/root.key (dns-root-data) */
+    char *dns_trust_anchor_file; /* default /usr/share/dns/root.key (dns-root-data);
+                                  * "none" in the file -> "": only trust_anchor lines */
     char **dns_trust_anchors;    /* "zone. IN DS ..." lines, repeatable key, NULL-terminated */
     size_t n_dns_trust_anchors;
     uint64_t dns_timeout_ms;     /* per lookup; default 5s */

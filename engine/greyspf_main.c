@@ -34,7 +34,8 @@ static void usage_spf(FILE *f)
             "  --identity ID        mailfrom (default) or helo\n"
             "  --dns ADDR[@PORT]    send every query to this server (no local zones)\n"
             "  --no-dnssec          do not validate\n"
-            "  --trust-anchor TA    DNSSEC anchor (\"zone. IN DS ...\"), repeatable\n"
+            "  --trust-anchor TA    DNSSEC anchor (\"zone. IN DS ...\"), repeatable; given\n"
+            "                       alone, it replaces the root anchor file\n"
             "  --trust-anchor-file F  anchor file (default /usr/share/dns/root.key)\n"
             "  --dns-timeout S      per-lookup deadline in seconds (default 5)\n"
             "  --timeout S          whole-check deadline in seconds (default 20)\n"
@@ -159,8 +160,11 @@ static int cmd_spf(int argc, char **argv)
     q.sender = sender ? sender : "";
     q.helo = helo;
     q.now_s = (int64_t)time(NULL);
-    if (n_anchors)
+    if (n_anchors) {
         dcfg.trust_anchors = anchors;
+        if (!dcfg.trust_anchor_file)
+            dcfg.trust_anchor_file = ""; /* the given anchors only */
+    }
 
     char err[512];
     struct dns_resolver *r = dns_resolver_create(&dcfg, err, sizeof(err));

@@ -5,6 +5,7 @@
 #include "engine/stage_spf.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,12 @@ void decision_prepend(struct decision *d, const char *header, unsigned id)
         d->prepend = header;
         d->prepend_id = id;
     }
+}
+
+void decision_note(struct decision *d, const char *note)
+{
+    size_t used = strlen(d->notes);
+    snprintf(d->notes + used, sizeof(d->notes) - used, "%s%s", used ? "," : "", note);
 }
 
 unsigned decision_prepended(const struct decision *d)

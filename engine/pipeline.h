@@ -52,6 +52,7 @@ struct decision {
     const char *prepend;      /* first header to prepend ("Name: value"), or NULL */
     unsigned prepend_id;      /* its DECISION_HDR_* bit (0: not tracked per message) */
     unsigned prepends_dropped; /* headers that could not be sent (see composition rules) */
+    char notes[128];          /* what stages found, for the decision log ("mail_from=pass") */
 };
 
 /* struct stage_ctx - per-request context a stage may use */
@@ -125,6 +126,8 @@ void decision_set(struct decision *d, const char *stage, const char *action, con
 /* decision_prepend - add a header "Name: value" (borrowed: arena or static); id is its
  * DECISION_HDR_* bit or 0 */
 void decision_prepend(struct decision *d, const char *header, unsigned id);
+/* decision_note - append a short "key=value" for the decision log (truncated if full) */
+void decision_note(struct decision *d, const char *note);
 /* decision_prepended - the id of the header the reply carries, or 0 (after composition) */
 unsigned decision_prepended(const struct decision *d);
 /* decision_reply_action - the text that goes after "action=" for the composed decision,

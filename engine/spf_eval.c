@@ -50,6 +50,7 @@
 #define SPF_PTR_NAMES_MAX 10
 #define SPF_LABEL_MAX 63
 #define SHOWN_MAX 80 /* bytes of a name quoted in a problem or trace line */
+#define FMT_MAX 512  /* a problem or trace line */
 
 enum {
     EV_PENDING = -1, /* a needed answer is missing */
@@ -176,18 +177,15 @@ static const char *shown(struct ev *e, const char *s)
     return log_sanitize(d, SHOWN_MAX + 8, s, strlen(s));
 }
 
-/* vfmt - printf into the scratch arena */
+/* vfmt - printf into the scratch arena (at most FMT_MAX - 1 bytes) */
+static char *vfmt(struct arena *a, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 static char *vfmt(struct arena *a, const char *fmt, va_list ap)
 {
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
-    va_end(ap2);
-    if (n < 0)
-        n = 0;
-    char *p = arena_alloc(a, (size_t)n + 1);
-    vsnprintf(p, (size_t)n + 1, fmt, ap);
-    return p;
+    char buf[FMT_MAX];
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
+    return arena_strndup(a, buf, len);
 }
 
 /* set_problem - the short reason of a none/permerror/temperror result */

@@ -252,6 +252,16 @@ static char *clean(struct arena *a, const char *s, size_t max)
     return o;
 }
 
+/* ctext - s made safe inside an RFC 5322 comment: printable, no ( ) or \ */
+static char *ctext(struct arena *a, const char *s, size_t max)
+{
+    char *o = clean(a, s, max);
+    for (char *p = o; *p; p++)
+        if (*p == '(' || *p == ')' || *p == '\\')
+            *p = '?';
+    return o;
+}
+
 /* quoted - s as an RFC 5322 quoted-string (printable ASCII, \ and " escaped) */
 static char *quoted(struct arena *a, const char *s, size_t max)
 {
@@ -331,7 +341,7 @@ static char *received_spf(struct arena *a, const struct spf_req *q, int id, cons
 {
     const struct config *cfg = q->stg->cfg;
     const struct spf_outcome *o = &q->out[id];
-    const char *subj = clean(a, subject(q, id), 255);
+    const char *subj = ctext(a, subject(q, id), 255);
     const char *who = cfg->spf_receiver ? afmt(a, "%s: ", cfg->spf_receiver) : "";
     const char *comment;
     switch (o->result) {
@@ -441,6 +451,9 @@ static enum stage_result decide(const struct spf_req *q, const struct stage_ctx 
 {
     char ip[64];
     ip_format(ctx->client_ip, ip, sizeof(ip));
+    for (int id = 0; id < 2; id++)
+        if (q->want[id])
+            decision_note(d, reasons[id][q->out[id].result]);
     bool header_ok[2] = {false, false};
     for (int id = 0; id < 2; id++) {
         if (!q->want[id])

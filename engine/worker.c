@@ -64,7 +64,7 @@ static void log_decision(const struct job *j, const struct decision *d, const ch
     char client[64], helo[128], sender[256], rcpt[256], qid[64], act[256];
     log_write(LOG_LVL_INFO,
               "decision: client=%s helo=%s sender=<%s> recipient=<%s> queue_id=%s state=%s "
-              "action=\"%s\" stage=%s%s%s latency_us=%llu",
+              "action=\"%s\" stage=%s%s%s%s%s latency_us=%llu",
               log_sanitize(client, sizeof(client), r->client_address.p, r->client_address.len),
               log_sanitize(helo, sizeof(helo), r->helo_name.p, r->helo_name.len),
               log_sanitize(sender, sizeof(sender), r->sender.p, r->sender.len),
@@ -73,7 +73,7 @@ static void log_decision(const struct job *j, const struct decision *d, const ch
                               : "-",
               policy_state_name(r->state), log_sanitize(act, sizeof(act), action, strlen(action)),
               d->stage, d->reason ? " reason=" : "", d->reason ? d->reason : "",
-              (unsigned long long)latency_us);
+              d->notes[0] ? " notes=" : "", d->notes, (unsigned long long)latency_us);
 }
 
 /* worker_finish - compose the reply, log, and hand the job back to its I/O thread */
