@@ -1,0 +1,475 @@
+/* kv/kv_rocksdb.c - the RocksDB backend (embedded default), through RocksDB's C API.
+ *
+ * Options as DEPENDENCIES.md records them: 2 background jobs, 3 x 64 MB memtables, dynamic
+ * level sizes, all files open (periodic compaction needs it), bloom filters (10 bits) and
+ * index/filter blocks in an LRU block cache, format 5, LZ4, statistics, WAL on. With
+ * `sync` off writes are unsynced (a process crash loses nothing; see kv.h).
+ * Expiry: a compaction filter (factory form, so every compaction gets its own filter object)
+ * drops records whose expiry is <= the store's now (kv_int.h); it runs on RocksDB threads and
+ * touches only relaxed atomics of this object. periodic_compaction_seconds (no C setter in 7.8)
+ * goes through rocksdb_get_options_from_string so every file meets the filter at least daily.
+ * Ownership: the table options are copied by the options (destroyed right after); the filter
+ * policy and the filter factory belong to RocksDB; our block-cache handle is destroyed after
+ * the DB is closed. Every errptr string is logged once ("kv: ...") and freed at once; no
+ * RocksDB type or string leaves this file. No lock of ours is taken here (kv.c holds the
+ * key's stripe around put/delete). */
+#include "kv/kv_int.h"
+
+#include "engine/base/alloc.h"
+#include "engine/base/clock.h"
+#include "engine/base/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <rocksdb/c.h>
+
+#define RDB_WRITE_BUFFER (64u << 20)
+#define RDB_WRITE_BUFFERS 3
+#define RDB_BACKGROUND_JOBS 2
+#define RDB_BLOOM_BITS 10
+#define RDB_FORMAT_VERSION 5
+#define RDB_LOG_FILES 3
+
+struct kv_rocksdb {
+    struct kv base; /* first: kv_rocksdb is a struct kv */
+    char *dir;
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_cache_t *cache;
+    rocksdb_writeoptions_t *wopts;
+    rocksdb_readoptions_t *ropts;
+    /* undecodable records the filter kept (relaxed counter, reported by kv_compact) */
+    atomic_uint_fast64_t corrupt_kept;
+};
+
+#if defined(__SANITIZE_THREAD__)
+/* __tsan_default_suppressions - ThreadSanitizer reads this at start-up. Debian's librocksdb is
+ * not instrumented: its memtable and write queue publish data through std::atomic, which TSan
+ * cannot see, so RocksDB's own memcpy/memcmp calls look like races among themselves. Suppress
+ * reports with a librocksdb frame in a stack, or a libstdc++ one: librocksdb has no frame
+ * pointers, so its frames often vanish from the stack between libstdc++ (a write batch's
+ * std::string) and our caller, and no C code of ours calls libstdc++. (Not "called_from_lib":
+ * that also hides RocksDB's pthread mutexes, and with them real happens-before edges.) Our
+ * callbacks that RocksDB runs touch only relaxed atomics. Weak, so a program with its own list wins
+ * (it must then carry this line). It is here, not in a file of its own, because the linker only
+ * takes archive members that something references, and nothing references this by name. */
+const char *__tsan_default_suppressions(void);
+__attribute__((weak)) const char *__tsan_default_suppressions(void)
+{
+    return "race:librocksdb.so\n"
+           "race:libstdc++.so\n";
+}
+#endif
+
+/* rdb_of - the backend object behind kv */
+static struct kv_rocksdb *rdb_of(struct kv *kv)
+{
+    return (struct kv_rocksdb *)kv;
+}
+
+/* rdb_classify - KV_ERR_* for a RocksDB status string */
+static int rdb_classify(const char *err)
+{
+    if (strstr(err, "lock hold by current process") || strstr(err, "While lock file"))
+        return KV_ERR_LOCKED;
+    if (strstr(err, "Permission denied") || strstr(err, "Read-only file system"))
+        return KV_ERR_ACCESS;
+    if (strncmp(err, "Corruption", 10) == 0)
+        return KV_ERR_CORRUPT;
+    return KV_ERR_IO;
+}
+
+/* rdb_fail - log RocksDB's error string as one line, free it, and map it to KV_ERR_* */
+static int rdb_fail(const char *what, const char *dir, char *err)
+{
+    char clean[512];
+    int code = rdb_classify(err);
+    log_error("kv: %s %s: %s", what, dir, log_sanitize(clean, sizeof(clean), err, strlen(err)));
+    rocksdb_free(err);
+    return code;
+}
+
+/* ---- the expiry compaction filter ---- */
+
+/* filter_expired - drop a record expired at the store's now; keep what we cannot decode */
+static unsigned char filter_expired(void *state, int level, const char *key, size_t klen,
+                                    const char *val, size_t vlen, char **new_val, size_t *new_vlen,
+                                    unsigned char *changed)
+{
+    (void)level, (void)key, (void)klen, (void)new_val, (void)new_vlen, (void)changed;
+    struct kv_rocksdb *r = state;
+    int64_t now = kv_now(&r->base);
+    struct kv_record rec;
+    if (kv_record_decode(val, vlen, &rec) < 0) {
+        atomic_fetch_add_explicit(&r->corrupt_kept, 1, memory_order_relaxed); /* counter */
+        return 0;
+    }
+    if (now == 0 || kv_record_live(rec.expires_s, now))
+        return 0;
+    atomic_fetch_add_explicit(&r->base.expired_dropped, 1, memory_order_relaxed); /* counter */
+    return 1;
+}
+
+/* state_keep - destructor for filter/factory state: the state is the kv_rocksdb, freed by us
+ * after the DB is closed and the options destroyed */
+static void state_keep(void *state)
+{
+    (void)state;
+}
+
+/* filter_name - the filter's name as RocksDB records it in OPTIONS files */
+static const char *filter_name(void *state)
+{
+    (void)state;
+    return "greyspf.expiry";
+}
+
+/* factory_name - the factory's name */
+static const char *factory_name(void *state)
+{
+    (void)state;
+    return "greyspf.expiry_factory";
+}
+
+/* filter_create - one filter per compaction; RocksDB deletes it when the compaction ends */
+static rocksdb_compactionfilter_t *filter_create(void *state,
+                                                 rocksdb_compactionfiltercontext_t *ctx)
+{
+    (void)ctx;
+    return rocksdb_compactionfilter_create(state, state_keep, filter_expired, filter_name);
+}
+
+/* ---- data path ---- */
+
+static int rdb_get(struct kv *kv, const void *key, size_t klen, kv_raw_cb cb, void *arg)
+{
+    struct kv_rocksdb *r = rdb_of(kv);
+    char *err = NULL;
+    rocksdb_pinnableslice_t *v = rocksdb_get_pinned(r->db, r->ropts, key, klen, &err);
+    if (err)
+        return rdb_fail("get in", r->dir, err);
+    if (!v)
+        return KV_ERR_NOTFOUND;
+    size_t vlen;
+    const char *p = rocksdb_pinnableslice_value(v, &vlen);
+    cb(p, vlen, arg);
+    rocksdb_pinnableslice_destroy(v);
+    return 0;
+}
+
+static int rdb_put(struct kv *kv, const void *key, size_t klen, const void *rec, size_t rlen)
+{
+    struct kv_rocksdb *r = rdb_of(kv);
+    char *err = NULL;
+    rocksdb_put(r->db, r->wopts, key, klen, rec, rlen, &err);
+    return err ? rdb_fail("put in", r->dir, err) : 0;
+}
+
+static int rdb_del(struct kv *kv, const void *key, size_t klen)
+{
+    struct kv_rocksdb *r = rdb_of(kv);
+    char *err = NULL;
+    rocksdb_delete(r->db, r->wopts, key, klen, &err);
+    return err ? rdb_fail("delete in", r->dir, err) : 0;
+}
+
+/* prefix_upper - the smallest key greater than every key starting with prefix: drop trailing
+ * 0xff bytes and increment the last byte. Returns its length, 0 when there is none. */
+static size_t prefix_upper(const unsigned char *prefix, size_t plen, unsigned char *out)
+{
+    while (plen && prefix[plen - 1] == 0xff)
+        plen--;
+    if (!plen)
+        return 0;
+    memcpy(out, prefix, plen);
+    out[plen - 1]++;
+    return plen;
+}
+
+/* rdb_scan - an iterator over [prefix, upper) that does not fill the block cache */
+static int rdb_scan(struct kv *kv, const void *prefix, size_t plen, kv_raw_scan_cb cb, void *arg)
+{
+    struct kv_rocksdb *r = rdb_of(kv);
+    unsigned char upper[KV_KEY_MAX]; /* must outlive the iterator */
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_fill_cache(ro, 0);
+    size_t ulen = plen ? prefix_upper(prefix, plen, upper) : 0;
+    if (ulen)
+        rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)upper, ulen);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(r->db, ro);
+    if (plen)
+        rocksdb_iter_seek(it, prefix, plen);
+    else
+        rocksdb_iter_seek_to_first(it);
+    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t klen, vlen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        if (klen < plen || (plen && memcmp(k, prefix, plen) != 0))
+            break;
+        const char *v = rocksdb_iter_value(it, &vlen);
+        if (cb(k, klen, v, vlen, arg))
+            break;
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    return err ? rdb_fail("scan in", r->dir, err) : 0;
+}
+
+/* prop - one integer property, 0 when RocksDB cannot tell */
+static uint64_t prop(struct kv_rocksdb *r, const char *name)
+{
+    uint64_t v = 0;
+    if (rocksdb_property_int(r->db, name, &v) != 0)
+        return 0;
+    return v;
+}
+
+static void rdb_stats(struct kv *kv, struct kv_stats *st)
+{
+    struct kv_rocksdb *r = rdb_of(kv);
+    st->keys_estimate = prop(r, "rocksdb.estimate-num-keys");
+    st->live_sst_bytes = prop(r, "rocksdb.live-sst-files-size");
+    st->memtable_bytes = prop(r, "rocksdb.cur-size-all-mem-tables");
+    st->pending_compaction_bytes = prop(r, "rocksdb.estimate-pending-compaction-bytes");
+    st->block_cache_bytes = prop(r, "rocksdb.block-cache-usage");
+    st->background_errors = prop(r, "rocksdb.background-errors");
+}
+
+/* rdb_compact - flush and compact everything down to the last level, which runs the filter on
+ * every record (bottommost files included: the default for a DB with a filter factory). The C
+ * call reports no status, so a new background error is the failure signal. */
+static int rdb_compact(struct kv *kv)
+{
+    struct kv_rocksdb *r = rdb_of(kv);
+    uint64_t errs = prop(r, "rocksdb.background-errors");
+    uint64_t dropped = atomic_load_explicit(&kv->expired_dropped, memory_order_relaxed);
+    uint64_t corrupt = atomic_load_explicit(&r->corrupt_kept, memory_order_relaxed);
+    uint64_t t0 = clock_mono_ms();
+    rocksdb_compact_range(r->db, NULL, 0, NULL, 0);
+    uint64_t ms = clock_mono_ms() - t0;
+    dropped = atomic_load_explicit(&kv->expired_dropped, memory_order_relaxed) - dropped;
+    corrupt = atomic_load_explicit(&r->corrupt_kept, memory_order_relaxed) - corrupt;
+    if (corrupt)
+        log_error("kv: compaction of %s kept %llu undecodable records", r->dir,
+                  (unsigned long long)corrupt);
+    if (prop(r, "rocksdb.background-errors") != errs) {
+        log_error("kv: compaction of %s failed: background error (see %s/LOG)", r->dir, r->dir);
+        return KV_ERR_IO;
+    }
+    log_info("kv: compacted %s in %llu ms: %llu expired records dropped", r->dir,
+             (unsigned long long)ms, (unsigned long long)dropped);
+    return 0;
+}
+
+static int rdb_flush_wal(struct kv *kv)
+{
+    struct kv_rocksdb *r = rdb_of(kv);
+    char *err = NULL;
+    rocksdb_flush_wal(r->db, 1, &err);
+    return err ? rdb_fail("flush WAL of", r->dir, err) : 0;
+}
+
+/* rdb_destroy - close the DB, then what it used; accepts a half-built object */
+static void rdb_destroy(struct kv *kv)
+{
+    struct kv_rocksdb *r = rdb_of(kv);
+    if (r->db)
+        rocksdb_close(r->db); /* waits for background work; the filter state stays valid */
+    if (r->opts)
+        rocksdb_options_destroy(r->opts);
+    if (r->wopts)
+        rocksdb_writeoptions_destroy(r->wopts);
+    if (r->ropts)
+        rocksdb_readoptions_destroy(r->ropts);
+    if (r->cache)
+        rocksdb_cache_destroy(r->cache); /* after close: the DB held a reference */
+    kv_base_fini(&r->base);
+    free(r->dir);
+    free(r);
+}
+
+static const struct kv_ops rdb_ops = {
+    .name = "rocksdb",
+    .get = rdb_get,
+    .put = rdb_put,
+    .del = rdb_del,
+    .scan = rdb_scan,
+    .stats = rdb_stats,
+    .compact = rdb_compact,
+    .flush_wal = rdb_flush_wal,
+    .destroy = rdb_destroy,
+};
+
+/* ---- open ---- */
+
+/* say - format the caller's one-line message (msg may be NULL/0) */
+__attribute__((format(printf, 3, 4))) static void say(char *msg, size_t msglen, const char *fmt,
+                                                      ...)
+{
+    if (!msg || !msglen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, msglen, fmt, ap);
+    va_end(ap);
+}
+
+/* errno_code - KV_ERR_* for a failed mkdir/stat/access */
+static int errno_code(int e)
+{
+    return e == EACCES || e == EPERM || e == EROFS ? KV_ERR_ACCESS : KV_ERR_IO;
+}
+
+/* prepare_dir - create dir if missing and check we may write in it, so the common failures get
+ * a plain message instead of RocksDB's */
+static int prepare_dir(const char *dir, char *msg, size_t msglen)
+{
+    struct stat st;
+    if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+        int e = errno;
+        say(msg, msglen, "cannot create state directory %s: %s", dir, strerror(e));
+        return errno_code(e);
+    }
+    if (stat(dir, &st) < 0) {
+        int e = errno;
+        say(msg, msglen, "state directory %s: %s", dir, strerror(e));
+        return errno_code(e);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        say(msg, msglen, "state directory %s is not a directory", dir);
+        return KV_ERR_IO;
+    }
+    if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) < 0) {
+        int e = errno;
+        say(msg, msglen, "state directory %s is not writable by uid %u: %s", dir,
+            (unsigned)geteuid(), strerror(e));
+        return errno_code(e);
+    }
+    return 0;
+}
+
+/* build_options - the options described in the file header; NULL after logging on failure */
+static rocksdb_options_t *build_options(struct kv_rocksdb *r, const struct kv_rocksdb_options *o)
+{
+    rocksdb_options_t *base = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(base, 1);
+    rocksdb_options_increase_parallelism(base, RDB_BACKGROUND_JOBS);
+    rocksdb_options_set_max_background_jobs(base, RDB_BACKGROUND_JOBS);
+    rocksdb_options_set_write_buffer_size(base, RDB_WRITE_BUFFER);
+    rocksdb_options_set_max_write_buffer_number(base, RDB_WRITE_BUFFERS);
+    rocksdb_options_set_level_compaction_dynamic_level_bytes(base, 1);
+    rocksdb_options_set_max_open_files(base, -1);
+    rocksdb_options_set_keep_log_file_num(base, RDB_LOG_FILES);
+    rocksdb_options_enable_statistics(base);
+    rocksdb_options_set_compression(base, rocksdb_lz4_compression);
+
+    rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
+    /* the table options own the filter policy from here on: never destroy it */
+    rocksdb_block_based_options_set_filter_policy(
+        t, rocksdb_filterpolicy_create_bloom_full(RDB_BLOOM_BITS));
+    rocksdb_block_based_options_set_block_cache(t, r->cache);
+    rocksdb_block_based_options_set_cache_index_and_filter_blocks(t, 1);
+    rocksdb_block_based_options_set_format_version(t, RDB_FORMAT_VERSION);
+    rocksdb_options_set_block_based_table_factory(base, t); /* copies t */
+    rocksdb_block_based_options_destroy(t);
+
+    /* owned by the options (and the DB) from here on: never destroy it */
+    rocksdb_options_set_compaction_filter_factory(
+        base, rocksdb_compactionfilterfactory_create(r, state_keep, filter_create, factory_name));
+
+    if (o->periodic_compaction_s < 0)
+        return base;
+    char spec[64];
+    snprintf(spec, sizeof(spec), "periodic_compaction_seconds=%lld",
+             (long long)o->periodic_compaction_s);
+    rocksdb_options_t *opts = rocksdb_options_create();
+    char *err = NULL;
+    /* keeps every setting of base (factory, statistics, table) and adds the one in spec */
+    rocksdb_get_options_from_string(base, spec, opts, &err);
+    rocksdb_options_destroy(base);
+    if (err) {
+        rdb_fail("setting periodic compaction for", r->dir, err);
+        rocksdb_options_destroy(opts);
+        return NULL;
+    }
+    return opts;
+}
+
+struct kv *kv_open_rocksdb(const char *dir, const struct kv_rocksdb_options *opt, int *err,
+                           char *msg, size_t msglen)
+{
+    struct kv_rocksdb_options o = opt ? *opt : (struct kv_rocksdb_options){0};
+    int dummy, code;
+    if (!err)
+        err = &dummy;
+    say(msg, msglen, "%s", "");
+    if (!dir || !*dir) {
+        say(msg, msglen, "no state directory given");
+        *err = KV_ERR_INVAL;
+        return NULL;
+    }
+    if (o.block_cache_bytes == 0)
+        o.block_cache_bytes = KV_ROCKSDB_CACHE_DEFAULT;
+    if (o.periodic_compaction_s == 0)
+        o.periodic_compaction_s = KV_ROCKSDB_PERIODIC_DEFAULT;
+    if ((code = prepare_dir(dir, msg, msglen)) < 0) {
+        log_error("kv: %s", msg && msglen ? msg : "cannot use the state directory");
+        *err = code;
+        return NULL;
+    }
+
+    struct kv_rocksdb *r = xcalloc(1, sizeof(*r));
+    kv_base_init(&r->base, &rdb_ops);
+    atomic_init(&r->corrupt_kept, 0);
+    r->dir = xstrdup(dir);
+    r->cache = rocksdb_cache_create_lru(o.block_cache_bytes);
+    r->wopts = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(r->wopts, o.sync ? 1 : 0);
+    r->ropts = rocksdb_readoptions_create();
+    if (!(r->opts = build_options(r, &o))) {
+        say(msg, msglen, "cannot set RocksDB options for %s (see the log)", dir);
+        code = KV_ERR_IO;
+        goto fail;
+    }
+    char *rerr = NULL;
+    r->db = rocksdb_open(r->opts, dir, &rerr);
+    if (rerr) {
+        r->db = NULL;
+        int in_process = strstr(rerr, "lock hold by current process") != NULL;
+        code = rdb_fail("open", dir, rerr);
+        switch (code) {
+        case KV_ERR_LOCKED:
+            say(msg, msglen,
+                in_process ? "state directory %s is already open in this process"
+                           : "state directory %s is locked by another process "
+                             "(is another greyspfd running?)",
+                dir);
+            break;
+        case KV_ERR_ACCESS:
+            say(msg, msglen, "state directory %s (or a file in it) is not writable", dir);
+            break;
+        case KV_ERR_CORRUPT:
+            say(msg, msglen, "state in %s is corrupt (see the log)", dir);
+            break;
+        default:
+            say(msg, msglen, "cannot open the state in %s (see the log)", dir);
+            break;
+        }
+        goto fail;
+    }
+    *err = 0;
+    return &r->base;
+fail:
+    rdb_destroy(&r->base);
+    *err = code;
+    return NULL;
+}
