@@ -95,6 +95,7 @@ static const struct key_def keys[] = {
      "max_line_length+2..67108864 bytes"},
     {SEC_SERVER, "log_level", KIND_LOGLEVEL, F(log_level), 0, 0, NULL},
     {SEC_SERVER, "log_decisions", KIND_BOOL, F(log_decisions), 0, 0, NULL},
+    {SEC_SERVER, "metrics", KIND_NAME, F(metrics_listen), 0, 0, NULL},
     {SEC_POLICY, "default_action", KIND_ACTION, F(default_action), 0, 0, NULL},
     {SEC_POLICY, "skip_clients", KIND_CIDRS, F(skip_clients), 0, 0, NULL},
     {SEC_POLICY, "skip_sasl", KIND_BOOL, F(skip_sasl), 0, 0, NULL},
@@ -846,6 +847,7 @@ static struct config *config_new(const char *path)
     c->limits.max_request = POLICY_DEFAULT_MAX_REQUEST;
     c->log_level = LOG_LVL_INFO;
     c->log_decisions = true;
+    c->metrics_listen = xstrdup("127.0.0.1:9477");
     c->default_action = xstrdup("DUNNO");
     cidr_set_init(&c->skip_clients);
     c->skip_sasl = true;
@@ -1002,6 +1004,7 @@ void config_free(struct config *c)
     free(c->path);
     free(c->socket_group);
     free(c->state_dir);
+    free(c->metrics_listen);
     free(c->default_action);
     free(c->skip_action);
     cidr_set_fini(&c->skip_clients);

@@ -60,6 +60,8 @@ struct config {
     struct policy_limits limits; /* max_line, max_attributes, max_request */
     int log_level;               /* enum log_level; default info */
     bool log_decisions;          /* one info line per decision; default yes */
+    char *metrics_listen;        /* HTTP /metrics "ADDR:PORT" ("[v6]:PORT"); NULL: off;
+                                  * default 127.0.0.1:9477 (a restart applies changes) */
 
     /* [policy] */
     char *default_action;        /* when no stage decides; default "DUNNO" */

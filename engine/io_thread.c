@@ -161,6 +161,10 @@ static bool conn_next_request(struct io_thread *io, struct conn *c)
     size_t avail = c->rlen - c->roff;
     ssize_t flen = avail ? policy_frame(c->rbuf + c->roff, avail, &c->scan, lim) : 0;
     if (flen < 0) {
+        metrics_counter_add(io->shard,
+                            io->srv->dm.protocol_errors[daemon_metrics_proto_error_index(
+                                (int)flen)],
+                            1);
         log_warn("policy: malformed request from %s: %s; closing the connection without a "
                  "reply",
                  c->peer, policy_strerror((int)flen));
@@ -202,6 +206,8 @@ static bool conn_next_request(struct io_thread *io, struct conn *c)
     if (c->roff == c->rlen)
         c->roff = c->rlen = 0;
     if (rc < 0) {
+        metrics_counter_add(io->shard,
+                            io->srv->dm.protocol_errors[daemon_metrics_proto_error_index(rc)], 1);
         log_warn("policy: malformed request from %s: %s (line %u%s%s); closing the connection "
                  "without a reply",
                  c->peer, policy_strerror(rc), perr.line, perr.name[0] ? ", attribute " : "",
@@ -429,6 +435,7 @@ static void do_accept(struct io_thread *io, struct listener *l)
         c->last_active_ms = turn_ms;
         lru_append(io, c);
         io->n_conns++;
+        metrics_counter_add(io->shard, s->dm.accepted, 1);
     }
 }
 
@@ -483,6 +490,7 @@ void *io_thread_main(void *arg)
     snprintf(name, sizeof(name), "greyspf-io%u", io->idx);
     pthread_setname_np(pthread_self(), name);
     io->rt = runtime_acquire(s, &io->rt_gen);
+    io->shard = metrics_shard_create(s->dm.reg);
     turn_ms = clock_mono_ms();
     listeners_set(io, true);
 
@@ -557,6 +565,8 @@ void *io_thread_main(void *arg)
     while (io->lru.next != &io->lru)
         conn_close(io, io->lru.next);
     listeners_set(io, false);
+    metrics_shard_release(io->shard);
+    io->shard = NULL;
     return NULL;
 }
 

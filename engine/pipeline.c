@@ -1,6 +1,7 @@
 /* engine/pipeline.c - stages, composition, and the skip stage; see pipeline.h. */
 #include "engine/pipeline.h"
 #include "engine/base/alloc.h"
+#include "engine/base/clock.h"
 #include "engine/base/log.h"
 #include "engine/stage_spf.h"
 
@@ -77,9 +78,14 @@ bool pipeline_step(const struct pipeline *p, struct stage_ctx *ctx,
     while (ps->next < p->n) {
         const struct stage *st = &p->stages[ps->next];
         ctx->slot = &ps->slots[ps->next];
+        if (!ps->stage_t0_us) /* not a resumed stage */
+            ps->stage_t0_us = clock_mono_us();
         enum stage_result r = st->run(st, ctx, req, &ps->d);
         if (r == STAGE_PENDING)
             return false;
+        ps->stage_us[ps->next] = clock_mono_us() - ps->stage_t0_us;
+        ps->stage_t0_us = 0;
+        ps->stages_run = ps->next + 1;
         ps->next++;
         if (r == STAGE_DECIDED) {
             if (!ps->d.action)
@@ -91,6 +97,11 @@ bool pipeline_step(const struct pipeline *p, struct stage_ctx *ctx,
     compose(p, &ps->d);
     ps->done = true;
     return true;
+}
+
+const char *pipeline_stage_name(const struct pipeline *p, unsigned i)
+{
+    return i < p->n ? p->stages[i].name : NULL;
 }
 
 void pipeline_abort(const struct pipeline *p, struct pipeline_state *ps)

@@ -74,6 +74,9 @@ struct pipeline_state {
     bool done;
     struct decision d;
     void *slots[PIPELINE_MAX_STAGES];   /* per-stage request state */
+    uint64_t stage_t0_us;               /* when the current stage first ran */
+    uint64_t stage_us[PIPELINE_MAX_STAGES]; /* time each finished stage took */
+    unsigned stages_run;                /* stages that finished (ran to PASS or DECIDED) */
 };
 
 struct stage {
@@ -115,6 +118,8 @@ void pipeline_state_init(struct pipeline_state *ps);
  * by the pipeline for each stage. */
 bool pipeline_step(const struct pipeline *p, struct stage_ctx *ctx,
                    const struct policy_request *req, struct pipeline_state *ps);
+/* pipeline_stage_name - name of stage i of p (for metrics) */
+const char *pipeline_stage_name(const struct pipeline *p, unsigned i);
 /* pipeline_abort - release the stage slots of an unfinished request */
 void pipeline_abort(const struct pipeline *p, struct pipeline_state *ps);
 /* pipeline_run - run a pipeline whose stages never return STAGE_PENDING (tests) */

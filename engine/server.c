@@ -6,6 +6,7 @@
 #include "engine/base/log.h"
 #include "engine/server_int.h"
 #include "engine/spf_cache.h"
+#include "metrics/metrics_http.h"
 #include "engine/stage_spf.h"
 
 #include <errno.h>
@@ -193,6 +194,88 @@ static int listen_inet(const struct listen_spec *spec, struct listener *l, char 
     return 0;
 }
 
+/* --- scrape-time metrics ------------------------------------------------------------------ */
+
+/* relaxed loads throughout: gauges read at scrape time, no ordering needed */
+static double cb_connections(void *arg, size_t i)
+{
+    (void)i;
+    struct server *s = arg;
+    return (double)atomic_load_explicit(&s->n_conns, memory_order_relaxed);
+}
+
+static double cb_queue_depth(void *arg, size_t i)
+{
+    struct server *s = arg;
+    if (i == 0)
+        return (double)mpmc_queue_size_approx(s->requests);
+    size_t n = 0;
+    for (unsigned k = 0; k < s->n_io; k++)
+        n += mpmc_queue_size_approx(s->io[k].replies);
+    return (double)n;
+}
+
+static double cb_parked(void *arg, size_t i)
+{
+    (void)i;
+    struct server *s = arg;
+    return (double)atomic_load_explicit(&s->parked, memory_order_relaxed);
+}
+
+static double cb_log_dropped(void *arg, size_t i)
+{
+    (void)arg;
+    (void)i;
+    return (double)log_dropped();
+}
+
+static double cb_spf_cache(void *arg, size_t i)
+{
+    struct server *s = arg;
+    if (!s->res.spf_cache)
+        return 0;
+    size_t entries;
+    uint64_t hits, misses;
+    spf_cache_stats(s->res.spf_cache, &entries, &hits, &misses);
+    return (double)(i == 0 ? hits : i == 1 ? misses : entries);
+}
+
+/* register_callbacks - the gauges computed at scrape time */
+static void register_callbacks(struct server *s)
+{
+    static const char *const queues[] = {"requests", "replies"};
+    static const struct metrics_label l_queue[] = {{"queue", queues, 2}};
+    static const char *const lookups[] = {"hit", "miss"};
+    static const struct metrics_label l_lookup[] = {{"result", lookups, 2}};
+    const struct {
+        struct metrics_family_desc d;
+        enum metrics_type t;
+        metrics_value_cb cb;
+    } fams[] = {
+        {{"greyspf_connections", "Open policy client connections.", NULL, 0}, METRICS_GAUGE,
+         cb_connections},
+        {{"greyspf_queue_depth", "Items waiting in the request ring and the reply rings.",
+          l_queue, 1},
+         METRICS_GAUGE,
+         cb_queue_depth},
+        {{"greyspf_requests_parked", "Requests waiting on DNS (asynchronous stages).", NULL, 0},
+         METRICS_GAUGE,
+         cb_parked},
+        {{"greyspf_log_dropped_total", "Log lines dropped because the log sink was too slow.",
+          NULL, 0},
+         METRICS_COUNTER,
+         cb_log_dropped},
+        {{"greyspf_spf_cache_lookups_total", "SPF outcome cache lookups.", l_lookup, 1},
+         METRICS_COUNTER,
+         cb_spf_cache},
+    };
+    for (size_t i = 0; i < sizeof(fams) / sizeof(fams[0]); i++) {
+        int rc = metrics_callback_register(s->dm.reg, &fams[i].d, fams[i].t, fams[i].cb, s);
+        if (rc)
+            PANIC("metrics: %s: %s", fams[i].d.name, metrics_strerror(rc));
+    }
+}
+
 /* --- lifecycle -------------------------------------------------------------------------------- */
 
 void server_block_signals(void)
@@ -224,6 +307,10 @@ struct server *server_create(struct config *cfg, char *err, size_t errlen)
     struct server *s = xcalloc(1, sizeof(*s));
     s->boot = cfg;
     pthread_mutex_init(&s->rt_mu, NULL);
+    int mrc = daemon_metrics_init(&s->dm);
+    if (mrc)
+        PANIC("metrics: %s", metrics_strerror(mrc));
+    register_callbacks(s);
     s->listeners = xcalloc(cfg->n_listen, sizeof(*s->listeners));
     for (size_t i = 0; i < cfg->n_listen; i++) {
         struct listener *l = &s->listeners[i];
@@ -308,6 +395,7 @@ void server_destroy(struct server *s)
     else
         config_free(s->boot); /* failed before the first runtime took it */
     spf_cache_destroy(s->res.spf_cache); /* after every runtime that used it */
+    daemon_metrics_fini(&s->dm);         /* after the endpoint and every thread stopped */
     pthread_mutex_destroy(&s->rt_mu);
     free(s);
 }
@@ -335,6 +423,7 @@ static void reload(struct server *s)
     struct config *c = config_load(s->boot->path, &e);
     if (!c) {
         log_error("config: reload failed, keeping the running configuration: %s", e.msg);
+        metrics_counter_add_shared(s->dm.reg, s->dm.reloads[1], 1);
         return;
     }
     const struct config *b = s->boot;
@@ -342,9 +431,10 @@ static void reload(struct server *s)
         log_warn("config: the SPF outcome cache is created at start; restart to enable it");
     if (!listen_same(b, c) || b->workers != c->workers || b->io_threads != c->io_threads ||
         b->max_connections != c->max_connections || !str_same(b->state_dir, c->state_dir) ||
+        !str_same(b->metrics_listen, c->metrics_listen) ||
         b->socket_mode != c->socket_mode || !str_same(b->socket_group, c->socket_group))
-        log_warn("config: listen, workers, io_threads, max_connections, state_dir and socket_* "
-                 "changes take effect only after a restart");
+        log_warn("config: listen, workers, io_threads, max_connections, state_dir, metrics and "
+                 "socket_* changes take effect only after a restart");
     if (!str_same(b->dns_forwarder, c->dns_forwarder) || b->dns_dnssec != c->dns_dnssec ||
         b->dns_timeout_ms != c->dns_timeout_ms || b->dns_cache_bytes != c->dns_cache_bytes ||
         b->dns_no_local_zones != c->dns_no_local_zones ||
@@ -352,6 +442,7 @@ static void reload(struct server *s)
         log_warn("config: [dns] changes take effect only after a restart");
     log_set_level((enum log_level)c->log_level);
     runtime_swap(s, c);
+    metrics_counter_add_shared(s->dm.reg, s->dm.reloads[0], 1);
     log_info("config: reloaded %s", c->path);
 }
 
@@ -366,6 +457,16 @@ int server_run(struct server *s)
     if (sfd < 0) {
         log_error("server: signalfd: %s", strerror(errno));
         return 1;
+    }
+    if (s->boot->metrics_listen) {
+        char err[256];
+        s->http = metrics_http_start(s->dm.reg, s->boot->metrics_listen, NULL, err, sizeof(err));
+        if (!s->http) {
+            log_error("server: metrics endpoint %s: %s", s->boot->metrics_listen, err);
+            close(sfd);
+            return 1;
+        }
+        log_info("server: metrics on http://%s/metrics", s->boot->metrics_listen);
     }
     for (unsigned i = 0; i < s->n_workers; i++)
         if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0)
@@ -414,6 +515,8 @@ int server_run(struct server *s)
         pthread_join(s->workers[i].thread, NULL);
     for (unsigned i = 0; i < s->n_io; i++)
         io_thread_reap(&s->io[i]);
+    metrics_http_stop(s->http);
+    s->http = NULL;
     log_info("server: stopped");
     return 0;
 }

@@ -26,6 +26,7 @@
 
 #include "engine/base/arena.h"
 #include "engine/config.h"
+#include "engine/daemon_metrics.h"
 #include "engine/mpmc_queue.h"
 #include "engine/pipeline.h"
 #include "engine/policy.h"
@@ -104,6 +105,7 @@ struct io_thread {
     uint64_t accept_resume_ms;
     bool draining;
     unsigned submitted;       /* jobs queued since the last worker_wake */
+    struct metrics_shard *shard;
     struct runtime *rt;
     unsigned rt_gen;
 };
@@ -138,6 +140,9 @@ struct server {
     atomic_bool stopping;     /* workers: exit when the request ring is empty */
     uint64_t drain_deadline_ms;
     struct pipeline_res res;  /* shared by every runtime's stages: SPF cache... */
+    struct daemon_metrics dm; /* registered in server_create; shards per thread */
+    struct metrics_http *http; /* the /metrics endpoint, or NULL */
+    atomic_uint parked;       /* requests waiting on asynchronous stages, all workers */
     pthread_mutex_t rt_mu;    /* protects rt (pointer swap and reference taking) */
     struct runtime *rt;
     atomic_uint rt_gen;

@@ -36,6 +36,8 @@ struct spf_check {
     size_t n_lookups, cap_lookups;
     bool done, in_start;
     uint32_t ttl_s; /* min TTL of answers so far */
+    spf_check_observer observer;
+    void *observer_arg;
     struct spf_outcome out;
     char *trace;
     size_t trace_len;
@@ -141,6 +143,8 @@ static void on_answer(void *arg, const struct dns_answer *ans)
     struct lookup *l = arg;
     struct spf_check *c = l->check;
     l->pending = false;
+    if (c->observer)
+        c->observer(c->observer_arg, ans);
     trace_add(c, "lookup %s %s: %s n=%u ttl=%u %ums%s%s", l->name, dns_type_name(l->type),
               dns_status_name(ans->status), ans->n, ans->ttl_s, ans->elapsed_ms,
               ans->secure ? " secure" : "", l->needed ? "" : " prefetch");
@@ -194,6 +198,12 @@ const struct spf_outcome *spf_check_done(const struct spf_check *c)
 uint64_t spf_check_deadline_ms(const struct spf_check *c)
 {
     return c->deadline_ms;
+}
+
+void spf_check_observe(struct spf_check *c, spf_check_observer fn, void *arg)
+{
+    c->observer = fn;
+    c->observer_arg = arg;
 }
 
 uint32_t spf_check_ttl_s(const struct spf_check *c)

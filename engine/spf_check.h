@@ -39,6 +39,11 @@ int spf_check_expire(struct spf_check *c, uint64_t now_ms);
  * NULL is a no-op. */
 void spf_check_free(struct spf_check *c);
 
+/* spf_check_observe - call fn(arg, answer) for every DNS answer the check receives from now
+ * on (for metrics); answers never arrive inside spf_check_start, so set it right after */
+typedef void (*spf_check_observer)(void *arg, const struct dns_answer *a);
+void spf_check_observe(struct spf_check *c, spf_check_observer fn, void *arg);
+
 /* spf_check_ttl_s - the smallest TTL of the answers received so far (how long the outcome
  * may be cached); UINT32_MAX if none arrived; 0 after a failed or expired lookup */
 uint32_t spf_check_ttl_s(const struct spf_check *c);

@@ -198,7 +198,8 @@ static void set_problem(struct ev *e, const char *fmt, ...)
     va_end(ap);
 }
 
-/* tracef - one trace line indented by depth (only with query.trace) */
+/* tracef - one trace line indented by depth (only with query.trace): a check_host()
+ * line at its nesting depth, the lines about its terms one deeper */
 static void tracef(struct ev *e, unsigned depth, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void tracef(struct ev *e, unsigned depth, const char *fmt, ...)
@@ -227,6 +228,13 @@ static void tracef(struct ev *e, unsigned depth, const char *fmt, ...)
     e->trace[e->tlen++] = '\n';
     e->trace[e->tlen] = '\0';
 }
+
+/* TRACE - tracef, evaluating its arguments only when the query asked for a trace */
+#define TRACE(e, depth, ...)                                                                       \
+    do {                                                                                           \
+        if ((e)->q->trace)                                                                         \
+            tracef((e), (depth), __VA_ARGS__);                                                     \
+    } while (0)
 
 /* lower_copy - ASCII lower-case copy of s[0..n) in a */
 static char *lower_copy(struct arena *a, const char *s, size_t n)
@@ -303,7 +311,7 @@ static const struct dns_answer *answer(struct ev *e, unsigned depth, const char 
 {
     struct spf_memo_slot *sl = spf_memo_slot(e->m, name, type, want);
     if (!sl->ans && want == SPF_MEMO_NEED)
-        tracef(e, depth, "waiting for %s %s", type_name(type), shown(e, name));
+        TRACE(e, depth + 1, "waiting for %s %s", type_name(type), shown(e, name));
     return sl->ans;
 }
 
@@ -641,8 +649,8 @@ static int eval_mech(struct ev *e, const struct spf_mech *m, const char *domain,
     if (m->kind == SPF_MECH_INCLUDE)
         return eval_include(e, target, depth);
     if (!name_ok(target)) {
-        tracef(e, depth, "%.*s: target '%s' is not a DNS name: no match", (int)m->text_len, m->text,
-               shown(e, target));
+        TRACE(e, depth + 1, "%.*s: target '%s' is not a DNS name: no match", (int)m->text_len,
+              m->text, shown(e, target));
         return M_NOMATCH;
     }
     switch (m->kind) {
@@ -760,7 +768,7 @@ static int explain(struct ev *e, const struct spf_record *rec, const struct spf_
     if (rc == SPF_MACRO_PENDING)
         return EV_PENDING;
     if (rc != SPF_MACRO_OK || !name_ok(name)) {
-        tracef(e, depth, "exp: unusable target: default explanation");
+        TRACE(e, depth + 1, "exp: unusable target: default explanation");
         return 0;
     }
     const struct dns_answer *ans = answer(e, depth, name, DNS_T_TXT, SPF_MEMO_NEED);
@@ -769,8 +777,8 @@ static int explain(struct ev *e, const struct spf_record *rec, const struct spf_
     use(e, ans);
     if (ans->status != DNS_OK || ans->n != 1 || !ans->rr[0].txt ||
         !printable(ans->rr[0].txt, ans->rr[0].txt_len)) {
-        tracef(e, depth, "exp=%s: %s, %u records: default explanation", shown(e, name),
-               status_name(ans->status), ans->n);
+        TRACE(e, depth + 1, "exp=%s: %s, %u records: default explanation", shown(e, name),
+              status_name(ans->status), ans->n);
         return 0;
     }
     char *text;
@@ -780,7 +788,7 @@ static int explain(struct ev *e, const struct spf_record *rec, const struct spf_
     if (rc == SPF_MACRO_PENDING)
         return EV_PENDING;
     if (rc != SPF_MACRO_OK || !printable(text, len)) {
-        tracef(e, depth, "exp=%s: bad explanation text: default explanation", shown(e, name));
+        TRACE(e, depth + 1, "exp=%s: bad explanation text: default explanation", shown(e, name));
         return 0;
     }
     e->explanation = text;
@@ -791,14 +799,14 @@ static int explain(struct ev *e, const struct spf_record *rec, const struct spf_
  * level decides the outcome's mechanism and explanation (the top one and redirects) */
 static int check_host(struct ev *e, const char *domain, unsigned depth, bool top)
 {
-    tracef(e, depth, "check_host(%s)", shown(e, domain));
+    TRACE(e, depth, "check_host(%s)", shown(e, domain));
     if (!domain_ok(domain)) {
         set_problem(e, "malformed domain '%s'", shown(e, domain));
         return SPF_RESULT_NONE;
     }
     struct spf_memo_slot *sl = spf_memo_slot(e->m, domain, DNS_T_TXT, SPF_MEMO_NEED);
     if (!sl->ans) {
-        tracef(e, depth, "waiting for TXT %s", shown(e, domain));
+        TRACE(e, depth + 1, "waiting for TXT %s", shown(e, domain));
         return EV_PENDING;
     }
     const struct dns_answer *ans = sl->ans;
@@ -840,16 +848,16 @@ static int check_host(struct ev *e, const char *domain, unsigned depth, bool top
         const struct spf_mech *m = &rec->mech[i];
         int r = eval_mech(e, m, domain, &v, depth);
         if (r == M_NOMATCH) {
-            tracef(e, depth, "%.*s: no match", (int)m->text_len, m->text);
+            TRACE(e, depth + 1, "%.*s: no match", (int)m->text_len, m->text);
             continue;
         }
         if (r != M_MATCH) {
             if (r != EV_PENDING)
-                tracef(e, depth, "%.*s: %s", (int)m->text_len, m->text,
-                       spf_result_name((enum spf_result)r));
+                TRACE(e, depth + 1, "%.*s: %s", (int)m->text_len, m->text,
+                      spf_result_name((enum spf_result)r));
             return r;
         }
-        tracef(e, depth, "%.*s: match: %s", (int)m->text_len, m->text, spf_result_name(m->qual));
+        TRACE(e, depth + 1, "%.*s: match: %s", (int)m->text_len, m->text, spf_result_name(m->qual));
         if (top) {
             e->mechanism = arena_strndup(e->s, m->text, m->text_len);
             if (m->qual == SPF_RESULT_FAIL && explain(e, rec, &v, depth) == EV_PENDING)
@@ -868,7 +876,7 @@ static int check_host(struct ev *e, const char *domain, unsigned depth, bool top
             set_problem(e, "cannot expand redirect=%.*s", (int)rec->redirect_len, rec->redirect);
             return SPF_RESULT_PERMERROR;
         }
-        tracef(e, depth, "redirect=%s", shown(e, target));
+        TRACE(e, depth + 1, "redirect=%s", shown(e, target));
         int r = check_host(e, target, depth + 1, top);
         if (r == SPF_RESULT_NONE) {
             set_problem(e, "redirect=%s has no SPF record", shown(e, target));
@@ -876,7 +884,7 @@ static int check_host(struct ev *e, const char *domain, unsigned depth, bool top
         }
         return r;
     }
-    tracef(e, depth, "no match: neutral");
+    TRACE(e, depth + 1, "no match: neutral");
     return SPF_RESULT_NEUTRAL;
 }
 

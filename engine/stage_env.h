@@ -5,6 +5,8 @@
 #include <stdint.h>
 
 struct dns_resolver;
+struct metrics_shard;
+struct daemon_metrics;
 
 struct stage_env {
     int epfd;                      /* the thread's epoll: stages add their descriptors
@@ -16,6 +18,8 @@ struct stage_env {
     int64_t (*next_timeout_ms)(struct stage_env *env, uint64_t now_ms);
     void *stage_data;              /* owned by the stage that set tick */
     void (*fini)(struct stage_env *env); /* frees stage_data at thread exit; NULL: none */
+    struct metrics_shard *shard;   /* the thread's metrics shard, or NULL */
+    const struct daemon_metrics *dm; /* handles for shard updates, or NULL */
 };
 
 #endif

@@ -11,6 +11,7 @@
 #include "engine/base/alloc.h"
 #include "engine/base/clock.h"
 #include "engine/base/log.h"
+#include "engine/daemon_metrics.h"
 #include "engine/spf.h"
 #include "engine/spf_check.h"
 
@@ -202,6 +203,17 @@ static void on_check_done(void *arg, struct spf_check *c, const struct spf_outco
     }
 }
 
+/* count_answer - spf_check observer: DNS answers by status and their latency */
+static void count_answer(void *arg, const struct dns_answer *a)
+{
+    const struct stage_env *env = arg;
+    if (!env->dm)
+        return;
+    unsigned st = (unsigned)a->status < DM_DNS_STATUS ? (unsigned)a->status : DM_DNS_STATUS - 1;
+    metrics_counter_add(env->shard, env->dm->dns_queries[st], 1);
+    metrics_histogram_observe(env->shard, env->dm->dns_duration, (double)a->elapsed_ms / 1e3);
+}
+
 /* start - look up the cache or start a check for identity id */
 static void start(struct spf_req *q, int id, struct stage_env *env, struct arena *a)
 {
@@ -232,6 +244,7 @@ static void start(struct spf_req *q, int id, struct stage_env *env, struct arena
     }
     q->check[id] = c;
     q->pending++;
+    spf_check_observe(c, count_answer, env);
 }
 
 /* --- replies and headers ------------------------------------------------------------------- */
@@ -451,9 +464,17 @@ static enum stage_result decide(const struct spf_req *q, const struct stage_ctx 
 {
     char ip[64];
     ip_format(ctx->client_ip, ip, sizeof(ip));
-    for (int id = 0; id < 2; id++)
-        if (q->want[id])
-            decision_note(d, reasons[id][q->out[id].result]);
+    const struct stage_env *env = ctx->env;
+    for (int id = 0; id < 2; id++) {
+        if (!q->want[id])
+            continue;
+        decision_note(d, reasons[id][q->out[id].result]);
+        if (env && env->dm) /* label order: identity mailfrom, helo */
+            metrics_counter_add(env->shard,
+                                env->dm->spf_results[id == ID_MAILFROM ? 0 : 1]
+                                                    [q->out[id].result][q->out[id].secure],
+                                1);
+    }
     bool header_ok[2] = {false, false};
     for (int id = 0; id < 2; id++) {
         if (!q->want[id])

@@ -104,8 +104,20 @@ static void worker_finish(struct worker *w, struct job *j)
             m->headers_sent |= hdr;
         }
     }
+    uint64_t now_us = clock_mono_us();
     if (j->rt->cfg->log_decisions && LOG_ENABLED(LOG_LVL_INFO))
-        log_decision(j, d, action, clock_mono_us() - j->t_start_us);
+        log_decision(j, d, action, now_us - j->t_start_us);
+    const struct daemon_metrics *dm = &w->srv->dm;
+    metrics_counter_add(w->env.shard, dm->requests[j->req.state], 1);
+    metrics_counter_add(w->env.shard, dm->actions[daemon_metrics_action_index(action)], 1);
+    metrics_histogram_observe(w->env.shard, dm->request_duration,
+                              (double)(now_us - j->t_start_us) / 1e6);
+    for (unsigned i = 0; i < j->ps.stages_run; i++) {
+        int si = daemon_metrics_stage_index(pipeline_stage_name(j->rt->pl, i));
+        if (si >= 0)
+            metrics_histogram_observe(w->env.shard, dm->stage_duration[si],
+                                      (double)j->ps.stage_us[i] / 1e6);
+    }
     runtime_release(j->rt);
     j->rt = NULL;
     hand_back(w, j);
@@ -113,6 +125,8 @@ static void worker_finish(struct worker *w, struct job *j)
 
 static void park(struct worker *w, struct job *j)
 {
+    /* relaxed: a gauge for metrics */
+    atomic_fetch_add_explicit(&w->srv->parked, 1, memory_order_relaxed);
     j->park_next = &w->parked;
     j->park_prev = w->parked.park_prev;
     w->parked.park_prev->park_next = j;
@@ -122,6 +136,7 @@ static void park(struct worker *w, struct job *j)
 
 static void unpark(struct worker *w, struct job *j)
 {
+    atomic_fetch_sub_explicit(&w->srv->parked, 1, memory_order_relaxed);
     j->park_prev->park_next = j->park_next;
     j->park_next->park_prev = j->park_prev;
     j->park_prev = j->park_next = NULL;
@@ -213,6 +228,8 @@ void *worker_main(void *arg)
     pthread_setname_np(pthread_self(), name);
     w->rt = runtime_acquire(s, &w->rt_gen);
     w->parked.park_next = w->parked.park_prev = &w->parked;
+    w->env.shard = metrics_shard_create(s->dm.reg);
+    w->env.dm = &s->dm;
 
     for (;;) {
         unsigned n = 0;
@@ -265,6 +282,8 @@ void *worker_main(void *arg)
     }
     if (w->env.fini)
         w->env.fini(&w->env);
+    metrics_shard_release(w->env.shard);
+    w->env.shard = NULL;
     runtime_release(w->rt);
     w->rt = NULL;
     return NULL;

@@ -114,6 +114,7 @@ listen = inet:127.0.0.1:$POLICY_PORT
 state_dir = $T/state
 workers = 2
 log_level = info
+metrics =
 [policy]
 skip_loopback = no
 skip_clients = $1

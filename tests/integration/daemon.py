@@ -53,7 +53,9 @@ class Daemon:
         self.conf = os.path.join(self.dir, "greyspf.conf")
         self.log_path = os.path.join(self.dir, "greyspfd.log")
         self.listen = listen or [f"inet:127.0.0.1:{self.port}"]
-        self.server = {"state_dir": self.dir, "workers": "2", "log_level": "info"}
+        # metrics off unless a test asks (the default port would clash between tests)
+        self.server = {"state_dir": self.dir, "workers": "2", "log_level": "info",
+                       "metrics": ""}
         self.server.update(server or {})
         self.policy = {"skip_loopback": "no", "default_action": "DUNNO"}
         self.policy.update(policy or {})
