@@ -59,6 +59,7 @@ const char *decision_reply_action(const struct decision *d, struct arena *a)
 void pipeline_state_init(struct pipeline_state *ps)
 {
     memset(ps, 0, sizeof(*ps));
+    ps->d.spf_mail_from = -1;
 }
 
 /* compose - the final decision once no stage runs any more */

@@ -53,6 +53,9 @@ struct decision {
     unsigned prepend_id;      /* its DECISION_HDR_* bit (0: not tracked per message) */
     unsigned prepends_dropped; /* headers that could not be sent (see composition rules) */
     char notes[128];          /* what stages found, for the decision log ("mail_from=pass") */
+    /* what the SPF stage found, for later stages (greylisting keys by the SPF domain) */
+    int spf_mail_from;        /* enum spf_result of MAIL FROM, or -1 when not evaluated */
+    const char *spf_domain;   /* the domain that result is for (lower case), or NULL */
 };
 
 /* struct stage_ctx - per-request context a stage may use */

@@ -469,6 +469,10 @@ static enum stage_result decide(const struct spf_req *q, const struct stage_ctx 
         if (!q->want[id])
             continue;
         decision_note(d, reasons[id][q->out[id].result]);
+        if (id == ID_MAILFROM) {
+            d->spf_mail_from = (int)q->out[id].result;
+            d->spf_domain = q->out[id].domain;
+        }
         if (env && env->dm) /* label order: identity mailfrom, helo */
             metrics_counter_add(env->shard,
                                 env->dm->spf_results[id == ID_MAILFROM ? 0 : 1]
