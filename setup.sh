@@ -72,16 +72,16 @@ test)
     (cd build && ctest --output-on-failure -j "$JOBS" "${label[@]}")
     if [ $quick -eq 0 ]; then
         build build-asan -DWERROR=ON -DSANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug
-        (cd build-asan && ctest --output-on-failure -j "$JOBS" -L 'unit|fuzz|integration')
+        (cd build-asan && ctest --output-on-failure -j "$JOBS" -L 'unit|fuzz|replay|integration')
         build build-tsan -DWERROR=ON -DSANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo
         (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j "$JOBS" -L 'unit|integration')
         CC=clang build build-fuzz -DFUZZ=ON -DSANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug
         for f in build-fuzz/tests/fuzz/fuzz_*; do
             [ -x "$f" ] || continue
             name=$(basename "$f")
-            echo "fuzz: $name for 30 s"
+            echo "fuzz: $name for 20 s"
             mkdir -p "build-fuzz/corpus-$name"
-            "$f" -max_total_time=30 -print_final_stats=1 "build-fuzz/corpus-$name" \
+            "$f" -max_total_time=20 -print_final_stats=1 "build-fuzz/corpus-$name" \
                 "tests/fuzz/corpus/$name" 2>&1 | tail -3
         done
     fi
