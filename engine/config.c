@@ -66,6 +66,7 @@ enum key_kind {
     KIND_RESULTS,  /* unsigned bit set of SPF result words */
     KIND_SPF_HEADER, /* int, enum config_spf_header */
     KIND_ANCHOR_FILE, /* char *, absolute path, or "none" -> "" */
+    KIND_CONTROL_PATH, /* char *, absolute path; empty -> NULL (off) */
 };
 
 struct key_def {
@@ -96,6 +97,7 @@ static const struct key_def keys[] = {
     {SEC_SERVER, "log_level", KIND_LOGLEVEL, F(log_level), 0, 0, NULL},
     {SEC_SERVER, "log_decisions", KIND_BOOL, F(log_decisions), 0, 0, NULL},
     {SEC_SERVER, "metrics", KIND_NAME, F(metrics_listen), 0, 0, NULL},
+    {SEC_SERVER, "control", KIND_CONTROL_PATH, F(control_path), 0, 0, NULL},
     {SEC_POLICY, "default_action", KIND_ACTION, F(default_action), 0, 0, NULL},
     {SEC_POLICY, "skip_clients", KIND_CIDRS, F(skip_clients), 0, 0, NULL},
     {SEC_POLICY, "skip_sasl", KIND_BOOL, F(skip_sasl), 0, 0, NULL},
@@ -552,6 +554,20 @@ static int set_value(struct load_ctx *lc, const struct key_def *k, const char *v
         *s = *v ? xstrdup(v) : NULL;
         return 0;
     }
+    case KIND_CONTROL_PATH:
+        if (!*v) {
+            free(*(char **)field);
+            *(char **)field = NULL;
+            return 0;
+        }
+        if (v[0] != '/' || strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+            fail_key(lc, 0, k->name, "\"%s\" is not an absolute path of at most %zu bytes",
+                     quote(q, v), sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+            return -1;
+        }
+        free(*(char **)field);
+        *(char **)field = xstrdup(v);
+        return 0;
     case KIND_ANCHOR_FILE:
         if (strcmp(v, "none") == 0) {
             free(*(char **)field);
@@ -848,6 +864,7 @@ static struct config *config_new(const char *path)
     c->log_level = LOG_LVL_INFO;
     c->log_decisions = true;
     c->metrics_listen = xstrdup("127.0.0.1:9477");
+    c->control_path = xstrdup(CONFIG_DEFAULT_CONTROL);
     c->default_action = xstrdup("DUNNO");
     cidr_set_init(&c->skip_clients);
     c->skip_sasl = true;
@@ -1005,6 +1022,7 @@ void config_free(struct config *c)
     free(c->socket_group);
     free(c->state_dir);
     free(c->metrics_listen);
+    free(c->control_path);
     free(c->default_action);
     free(c->skip_action);
     cidr_set_fini(&c->skip_clients);

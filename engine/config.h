@@ -18,6 +18,7 @@
 #include "engine/policy.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/greyspf/greyspf.conf"
+#define CONFIG_DEFAULT_CONTROL "/run/greyspf/control.sock"
 #define CONFIG_ERR_MAX 512
 
 enum listen_kind { LISTEN_INET, LISTEN_UNIX };
@@ -60,6 +61,8 @@ struct config {
     struct policy_limits limits; /* max_line, max_attributes, max_request */
     int log_level;               /* enum log_level; default info */
     bool log_decisions;          /* one info line per decision; default yes */
+    char *control_path;          /* admin control socket; NULL: off; default
+                                  * /run/greyspf/control.sock (a restart applies changes) */
     char *metrics_listen;        /* HTTP /metrics "ADDR:PORT" ("[v6]:PORT"); NULL: off;
                                   * default 127.0.0.1:9477 (a restart applies changes) */
 

@@ -7,7 +7,9 @@
 #include "dns/dns.h"
 #include "engine/base/arena.h"
 #include "engine/base/clock.h"
+#include "engine/base/alloc.h"
 #include "engine/base/log.h"
+#include "engine/config.h"
 #include "engine/cidr.h"
 #include "engine/spf.h"
 #include "engine/spf_check.h"
@@ -19,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -233,16 +237,134 @@ static int cmd_spf(int argc, char **argv)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: greyspf COMMAND [options]\n"
-               "commands:\n"
+    fprintf(f, "usage: greyspf [-s SOCKET | -c CONFIG] COMMAND [ARGS...] [--json]\n"
+               "local commands:\n"
                "  spf      evaluate SPF for one client/sender/HELO (greyspf spf --help)\n"
-               "  version  print the version\n");
+               "  version  print the version\n"
+               "commands of the running greyspfd (its control socket, default "
+               CONFIG_DEFAULT_CONTROL "):\n"
+               "  help     list them (status, and the greylisting commands)\n"
+               "  -s SOCKET  the control socket; -c CONFIG  take it from [server] control\n");
+}
+
+/* encode_arg - percent-encode what the control protocol reserves: space, %, controls */
+static void encode_arg(FILE *f, const char *a)
+{
+    for (const unsigned char *p = (const unsigned char *)a; *p; p++) {
+        if (*p <= 0x20 || *p == '%' || *p == 0x7f)
+            fprintf(f, "%%%02X", *p);
+        else
+            fputc(*p, f);
+    }
+}
+
+/* cmd_remote - send argv as one command to the daemon's control socket, print the reply.
+ * Exit 0 on "ok", 1 on "error: ..." or no daemon, 2 on usage. */
+static int cmd_remote(const char *sock, int argc, char **argv)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(sock) >= sizeof(sa.sun_path)) {
+        fprintf(stderr, "greyspf: control socket path too long\n");
+        return 2;
+    }
+    strcpy(sa.sun_path, sock);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        fprintf(stderr, "greyspf: cannot reach greyspfd at %s: %s\n", sock, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return 1;
+    }
+    char *req = NULL;
+    size_t reqlen = 0;
+    FILE *m = open_memstream(&req, &reqlen);
+    for (int i = 0; i < argc; i++) {
+        if (i)
+            fputc(' ', m);
+        encode_arg(m, argv[i]);
+    }
+    fputc('\n', m);
+    fclose(m);
+    ssize_t w = write(fd, req, reqlen);
+    free(req);
+    if (w != (ssize_t)reqlen) {
+        fprintf(stderr, "greyspf: write to %s failed\n", sock);
+        close(fd);
+        return 1;
+    }
+    shutdown(fd, SHUT_WR);
+    char buf[65536];
+    size_t have = 0;
+    int status = -1; /* unknown until the first line is complete */
+    for (;;) {
+        ssize_t r = read(fd, buf + have, sizeof(buf) - have);
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+        if (status < 0) {
+            char *nl = memchr(buf, '\n', have);
+            if (!nl && have < sizeof(buf))
+                continue;
+            size_t first = nl ? (size_t)(nl - buf) + 1 : have;
+            if (strncmp(buf, "ok\n", 3) == 0) {
+                status = 0;
+            } else {
+                status = 1;
+                fwrite(buf, 1, first, stderr);
+            }
+            fwrite(buf + first, 1, have - first, stdout);
+        } else {
+            fwrite(buf, 1, have, stdout);
+        }
+        have = 0;
+    }
+    close(fd);
+    if (status < 0) {
+        fprintf(stderr, "greyspf: no reply from greyspfd at %s\n", sock);
+        return 1;
+    }
+    return status;
 }
 
 int main(int argc, char **argv)
 {
+    const char *sock = CONFIG_DEFAULT_CONTROL;
+    char *sock_from_cfg = NULL;
+    int i = 1;
+    while (i < argc && argv[i][0] == '-' && strcmp(argv[i], "--json") != 0) {
+        if ((strcmp(argv[i], "-s") == 0 || strcmp(argv[i], "--socket") == 0) && i + 1 < argc) {
+            sock = argv[i + 1];
+            i += 2;
+        } else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
+                   i + 1 < argc) {
+            struct config_error e;
+            struct config *cfg = config_load(argv[i + 1], &e);
+            if (!cfg) {
+                fprintf(stderr, "greyspf: %s\n", e.msg);
+                return 2;
+            }
+            if (!cfg->control_path) {
+                fprintf(stderr, "greyspf: %s: [server] control is off\n", argv[i + 1]);
+                config_free(cfg);
+                return 2;
+            }
+            free(sock_from_cfg);
+            sock_from_cfg = xstrdup(cfg->control_path);
+            sock = sock_from_cfg;
+            config_free(cfg);
+            i += 2;
+        } else if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "--help") == 0) {
+            break;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    argc -= i - 1;
+    argv += i - 1;
     if (argc < 2) {
         usage(stderr);
+        free(sock_from_cfg);
         return 2;
     }
     if (strcmp(argv[1], "spf") == 0)
@@ -251,10 +373,11 @@ int main(int argc, char **argv)
         printf("greyspf %s\n", GREYSPF_VERSION);
         return 0;
     }
-    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
+    if (strcmp(argv[1], "--help") == 0) {
         usage(stdout);
         return 0;
     }
-    usage(stderr);
-    return 2;
+    int rc = cmd_remote(sock, argc - 1, argv + 1);
+    free(sock_from_cfg);
+    return rc;
 }

@@ -186,12 +186,18 @@ const char *sd_fd_describe(int fd, char *buf, size_t n)
 const char *sd_notify_strerror(int err)
 {
     switch (err) {
-    case 0: return "no error";
-    case SD_NOTIFY_ERR_ADDR: return "NOTIFY_SOCKET is not an absolute path or @abstract name";
-    case SD_NOTIFY_ERR_SOCKET: return "cannot create a notification socket";
-    case SD_NOTIFY_ERR_SEND: return "cannot send to NOTIFY_SOCKET";
-    case SD_NOTIFY_ERR_ENV: return "LISTEN_PID or LISTEN_FDS is malformed";
-    case SD_NOTIFY_ERR_FD: return "a descriptor passed in LISTEN_FDS is not open";
+    case 0:
+        return "no error";
+    case SD_NOTIFY_ERR_ADDR:
+        return "NOTIFY_SOCKET is not an absolute path or @abstract name";
+    case SD_NOTIFY_ERR_SOCKET:
+        return "cannot create a notification socket";
+    case SD_NOTIFY_ERR_SEND:
+        return "cannot send to NOTIFY_SOCKET";
+    case SD_NOTIFY_ERR_ENV:
+        return "LISTEN_PID or LISTEN_FDS is malformed";
+    case SD_NOTIFY_ERR_FD:
+        return "a descriptor passed in LISTEN_FDS is not open";
     }
     return "unknown error";
 }

@@ -6,6 +6,7 @@
 #include "engine/base/log.h"
 #include "engine/server_int.h"
 #include "engine/spf_cache.h"
+#include "engine/control.h"
 #include "metrics/metrics_http.h"
 #include "engine/stage_spf.h"
 
@@ -276,6 +277,32 @@ static void register_callbacks(struct server *s)
     }
 }
 
+/* --- control commands ------------------------------------------------------------------- */
+
+/* cmd_status - `greyspf status`: version, uptime, load */
+static int cmd_status(void *arg, int argc, char **argv, struct control_out *o)
+{
+    (void)argv;
+    struct server *s = arg;
+    if (argc != 1)
+        return control_fail(o, "usage: status");
+    /* relaxed: gauges */
+    unsigned conns = atomic_load_explicit(&s->n_conns, memory_order_relaxed);
+    unsigned parked = atomic_load_explicit(&s->parked, memory_order_relaxed);
+    long long up = (long long)(clock_wall_s() - s->started_s);
+    if (o->json)
+        control_printf(o,
+                       "{\"version\":\"%s\",\"uptime_s\":%lld,\"connections\":%u,"
+                       "\"requests_parked\":%u,\"workers\":%u,\"io_threads\":%u}\n",
+                       GREYSPF_VERSION, up, conns, parked, s->n_workers, s->n_io);
+    else
+        control_printf(o,
+                       "version %s\nuptime_s %lld\nconnections %u\nrequests_parked %u\n"
+                       "workers %u\nio_threads %u\n",
+                       GREYSPF_VERSION, up, conns, parked, s->n_workers, s->n_io);
+    return 0;
+}
+
 /* --- lifecycle -------------------------------------------------------------------------------- */
 
 void server_block_signals(void)
@@ -329,6 +356,16 @@ struct server *server_create(struct config *cfg, char *err, size_t errlen)
     if (cfg->spf_cache_entries)
         s->res.spf_cache = spf_cache_create(cfg->spf_cache_entries,
                                             (uint32_t)(cfg->spf_cache_max_ttl_ms / 1000));
+    if (cfg->control_path) {
+        char cerr[512];
+        s->control = control_create(cfg->control_path, cerr, sizeof(cerr));
+        if (!s->control) { /* the policy service matters more than its admin socket */
+            fprintf(stderr, "greyspfd: warning: %s; admin commands unavailable\n", cerr);
+        } else {
+            control_register(s->control, "status", "status               version, uptime, load",
+                             cmd_status, s);
+        }
+    }
     /* one request in flight per connection: 2 x max_connections can never fill */
     size_t cap = 2 * (size_t)cfg->max_connections + 64;
     s->requests = mpmc_queue_create(cap);
@@ -367,6 +404,8 @@ void server_destroy(struct server *s)
 {
     if (!s)
         return;
+    control_destroy(s->control); /* unlinks the socket; NULL if run() already did */
+    s->control = NULL;
     for (size_t i = 0; i < s->n_listeners; i++) {
         struct listener *l = &s->listeners[i];
         if (l->fd >= 0)
@@ -432,6 +471,7 @@ static void reload(struct server *s)
     if (!listen_same(b, c) || b->workers != c->workers || b->io_threads != c->io_threads ||
         b->max_connections != c->max_connections || !str_same(b->state_dir, c->state_dir) ||
         !str_same(b->metrics_listen, c->metrics_listen) ||
+        !str_same(b->control_path, c->control_path) ||
         b->socket_mode != c->socket_mode || !str_same(b->socket_group, c->socket_group))
         log_warn("config: listen, workers, io_threads, max_connections, state_dir, metrics and "
                  "socket_* changes take effect only after a restart");
@@ -467,6 +507,12 @@ int server_run(struct server *s)
             return 1;
         }
         log_info("server: metrics on http://%s/metrics", s->boot->metrics_listen);
+    }
+    s->started_s = clock_wall_s();
+    if (s->control && control_start(s->control) != 0) {
+        log_error("server: cannot start the control thread");
+        control_destroy(s->control);
+        s->control = NULL;
     }
     for (unsigned i = 0; i < s->n_workers; i++)
         if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0)
@@ -517,6 +563,8 @@ int server_run(struct server *s)
         io_thread_reap(&s->io[i]);
     metrics_http_stop(s->http);
     s->http = NULL;
+    control_destroy(s->control); /* before the state its commands read goes away */
+    s->control = NULL;
     log_info("server: stopped");
     return 0;
 }

@@ -142,6 +142,8 @@ struct server {
     struct pipeline_res res;  /* shared by every runtime's stages: SPF cache... */
     struct daemon_metrics dm; /* registered in server_create; shards per thread */
     struct metrics_http *http; /* the /metrics endpoint, or NULL */
+    struct control *control;  /* the admin socket, or NULL */
+    int64_t started_s;        /* wall clock at start, for `status` */
     atomic_uint parked;       /* requests waiting on asynchronous stages, all workers */
     pthread_mutex_t rt_mu;    /* protects rt (pointer swap and reference taking) */
     struct runtime *rt;

@@ -54,8 +54,9 @@ class Daemon:
         self.log_path = os.path.join(self.dir, "greyspfd.log")
         self.listen = listen or [f"inet:127.0.0.1:{self.port}"]
         # metrics off unless a test asks (the default port would clash between tests)
+        self.control = os.path.join(self.dir, "control.sock")
         self.server = {"state_dir": self.dir, "workers": "2", "log_level": "info",
-                       "metrics": ""}
+                       "metrics": "", "control": self.control}
         self.server.update(server or {})
         self.policy = {"skip_loopback": "no", "default_action": "DUNNO"}
         self.policy.update(policy or {})

@@ -327,6 +327,52 @@ class TestShutdown(DaemonTest):
         self.assertIn("server: stopped", d.log())
 
 
+class TestControl(DaemonTest):
+    """the admin control socket and `greyspf` as its client"""
+
+    def greyspf(self, *args, user=None):
+        cmd = [os.environ["GREYSPF"], "-s", self.daemon.control, *args]
+        if user:
+            cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+
+    @unittest.skipUnless(os.environ.get("GREYSPF"), "GREYSPF not set")
+    def test_status_help_errors_and_permissions(self):
+        d = self.start()
+        mode = stat.S_IMODE(os.stat(d.control).st_mode)
+        self.assertEqual(mode, 0o600, f"control socket mode: got {oct(mode)}, want 0o600")
+        s = d.connect()
+        ask(s, request())
+        r = self.greyspf("status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("connections 1\n", r.stdout)
+        self.assertRegex(r.stdout, r"^version \S+\nuptime_s \d+\n")
+        r = self.greyspf("status", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["connections"], 1)
+        r = self.greyspf("help")
+        self.assertIn("status", r.stdout)
+        r = self.greyspf("frobnicate", "x y")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('unknown command "frobnicate"', r.stderr)
+        r = self.greyspf("status", "extra")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("usage: status", r.stderr)
+        r = self.greyspf("status", user="65534")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("cannot reach greyspfd", r.stderr)
+        # a raw client: malformed escape, overlong line
+        for line, want in [(b"status %zz\n", b"error: bad request"),
+                           (b"x" * 5000 + b"\n", b"error: request line longer")]:
+            c = socket.socket(socket.AF_UNIX)
+            c.connect(d.control)
+            c.sendall(line)
+            self.assertTrue(c.recv(200).startswith(want))
+            c.close()
+        self.assertEqual(d.stop(), 0)
+        self.assertFalse(os.path.exists(d.control), "control socket left behind")
+
+
 class TestLogging(DaemonTest):
     def test_one_decision_line_with_the_fields(self):
         d = self.start(policy=SKIP_POLICY)
