@@ -123,12 +123,14 @@ struct driver {
     unsigned issued, refused;
 };
 
+/* on_answer - a lookup finished: into the memo */
 static void on_answer(void *arg, const struct dns_answer *ans)
 {
     struct driver *d = arg;
     spf_memo_put(d->m, ans);
 }
 
+/* issue - start a wanted lookup; a refused one is answered locally (and reported) */
 static void issue(void *arg, const char *name, enum dns_type type, bool needed)
 {
     struct driver *d = arg;

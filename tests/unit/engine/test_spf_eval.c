@@ -46,6 +46,7 @@ struct drv {
     struct dns_answer *got; /* fetch() result */
 };
 
+/* on_answer - keep a copy of the fake's answer */
 static void on_answer(void *arg, const struct dns_answer *a)
 {
     struct drv *d = arg;
@@ -70,6 +71,7 @@ static struct dns_answer *fetch(struct drv *d, const char *name, enum dns_type t
     return d->got;
 }
 
+/* on_want - fetch a handed-out lookup and hold it; nothing is handed out twice */
 static void on_want(void *arg, const char *name, enum dns_type type, bool needed)
 {
     struct drv *d = arg;
@@ -450,6 +452,7 @@ struct wanted_list {
     unsigned n;
 };
 
+/* collect - note what spf_memo_take_wanted hands out */
 static void collect(void *arg, const char *name, enum dns_type type, bool needed)
 {
     struct wanted_list *l = arg;
