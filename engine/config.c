@@ -19,6 +19,8 @@
 #include "engine/action.h"
 #include "engine/base/alloc.h"
 #include "engine/base/log.h"
+#include "engine/greylist.h"
+#include "engine/greylist_wl.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -37,9 +39,9 @@
 #define MAX_REQUEST_LIMIT (64u * 1024u * 1024u)
 #define QUOTE_MAX 96 /* sanitised value in a message, including "..." */
 
-/* Sections. [greylist] joins this list when its code lands. */
-enum section_id { SEC_NONE = -1, SEC_SERVER = 0, SEC_POLICY, SEC_DNS, SEC_SPF };
-static const char *const section_names[] = {"server", "policy", "dns", "spf"};
+/* Sections */
+enum section_id { SEC_NONE = -1, SEC_SERVER = 0, SEC_POLICY, SEC_DNS, SEC_SPF, SEC_GREYLIST };
+static const char *const section_names[] = {"server", "policy", "dns", "spf", "greylist"};
 
 /* SPF result words in enum spf_result order (engine/spf.h keeps the same order) */
 static const char *const spf_words[CONFIG_SPF_RESULTS] = {
@@ -67,6 +69,10 @@ enum key_kind {
     KIND_SPF_HEADER, /* int, enum config_spf_header */
     KIND_ANCHOR_FILE, /* char *, absolute path, or "none" -> "" */
     KIND_CONTROL_PATH, /* char *, absolute path; empty -> NULL (off) */
+    KIND_WL_FILES, /* char ** + count, absolute paths, appended; each file loaded into
+                    * greylist.wl (clients or recipients by the key) */
+    KIND_GREY_KEY, /* unsigned GREYLIST_KEY_* bits from words client sender recipient */
+    KIND_GREY_TEXT, /* char *, reply text with {seconds} {domain} tokens; may be empty */
 };
 
 struct key_def {
@@ -140,6 +146,28 @@ static const struct key_def keys[] = {
     {SEC_SPF, "receiver", KIND_NAME, F(spf_receiver), 0, 0, NULL},
     {SEC_SPF, "cache_size", KIND_COUNT, F(spf_cache_entries), 0, 10000000, "0..10000000"},
     {SEC_SPF, "cache_max_ttl", KIND_DURATION, F(spf_cache_max_ttl_ms), 0, 86400000, "0..1d"},
+    {SEC_GREYLIST, "enabled", KIND_BOOL, F(greylist.enabled), 0, 0, NULL},
+    {SEC_GREYLIST, "delay", KIND_DURATION, F(greylist.delay_ms), 0, 86400000, "0..1d"},
+    {SEC_GREYLIST, "retry_window", KIND_DURATION, F(greylist.retry_window_ms), 1000,
+     30ull * 86400000, "1s..30d"},
+    {SEC_GREYLIST, "max_age", KIND_DURATION, F(greylist.max_age_ms), 60000, 1000ull * 86400000,
+     "1m..1000d"},
+    {SEC_GREYLIST, "key", KIND_GREY_KEY, F(greylist.key), 0, 0, NULL},
+    {SEC_GREYLIST, "client_prefix_v4", KIND_UINT, F(greylist.prefix_v4), 0, 32, "0..32"},
+    {SEC_GREYLIST, "client_prefix_v6", KIND_UINT, F(greylist.prefix_v6), 0, 128, "0..128"},
+    {SEC_GREYLIST, "key_by_spf_domain", KIND_BOOL, F(greylist.key_by_spf_domain), 0, 0, NULL},
+    {SEC_GREYLIST, "normalize_sender", KIND_BOOL, F(greylist.normalize_sender), 0, 0, NULL},
+    {SEC_GREYLIST, "auto_whitelist_after", KIND_UINT, F(greylist.auto_whitelist_after), 0,
+     1000000, "0..1000000"},
+    {SEC_GREYLIST, "whitelist_clients", KIND_WL_FILES, F(greylist.whitelist_clients), 0, 0, NULL},
+    {SEC_GREYLIST, "whitelist_recipients", KIND_WL_FILES, F(greylist.whitelist_recipients), 0, 0,
+     NULL},
+    {SEC_GREYLIST, "action", KIND_ACTION, F(greylist.action), 0, 0, NULL},
+    {SEC_GREYLIST, "text", KIND_GREY_TEXT, F(greylist.text), 0, 0, NULL},
+    {SEC_GREYLIST, "x_greylist_header", KIND_BOOL, F(greylist.x_greylist_header), 0, 0, NULL},
+    {SEC_GREYLIST, "learning", KIND_BOOL, F(greylist.learning), 0, 0, NULL},
+    {SEC_GREYLIST, "hash_keys", KIND_BOOL, F(greylist.hash_keys), 0, 0, NULL},
+    {SEC_GREYLIST, "sync", KIND_BOOL, F(greylist.sync), 0, 0, NULL},
 };
 #undef F
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -511,6 +539,67 @@ static int set_results(struct load_ctx *lc, const struct key_def *k, unsigned *s
     return 0;
 }
 
+/* set_wl_files - append each whitespace-separated absolute path of v and load the file into
+ * greylist.wl (the key says which list) */
+static int set_wl_files(struct load_ctx *lc, const struct key_def *k, char ***list, const char *v)
+{
+    static const char seps[] = " \t";
+    char q[QUOTE_MAX], why[CONFIG_ERR_MAX];
+    size_t *n = (size_t *)((char *)list + sizeof(char **));
+    enum greylist_wl_kind kind = strcmp(k->name, "whitelist_clients") == 0
+                                     ? GREYLIST_WL_CLIENTS
+                                     : GREYLIST_WL_RECIPIENTS;
+    for (const char *p = v + strspn(v, seps); *p; p += strspn(p, seps)) {
+        size_t len = strcspn(p, seps);
+        char *path = xmalloc(len + 1);
+        memcpy(path, p, len);
+        path[len] = '\0';
+        p += len;
+        if (path[0] != '/' || has_control(path)) {
+            fail_key(lc, 0, k->name, "\"%s\" is not an absolute path", quote(q, path));
+            free(path);
+            return -1;
+        }
+        *list = xrealloc(*list, (*n + 2) * sizeof(char *));
+        (*list)[(*n)++] = path;
+        (*list)[*n] = NULL;
+        if (greylist_wl_load(lc->c->greylist.wl, kind, path, why, sizeof(why)) != 0) {
+            fail_key(lc, 0, k->name, "%s", why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* set_grey_key - the key parts: words client, sender, recipient (at least one) */
+static int set_grey_key(struct load_ctx *lc, const struct key_def *k, unsigned *set,
+                        const char *v)
+{
+    static const char seps[] = " \t,";
+    static const char *const words[] = {"client", "sender", "recipient"};
+    char q[QUOTE_MAX];
+    *set = 0;
+    for (const char *p = v + strspn(v, seps); *p; p += strspn(p, seps)) {
+        size_t n = strcspn(p, seps);
+        int r = -1;
+        for (int i = 0; i < 3; i++)
+            if (strlen(words[i]) == n && strncasecmp(p, words[i], n) == 0)
+                r = i;
+        if (r < 0) {
+            fail_key(lc, 0, k->name, "\"%s\" is not a key part (client sender recipient)",
+                     log_sanitize(q, sizeof(q), p, n));
+            return -1;
+        }
+        *set |= 1u << r;
+        p += n;
+    }
+    if (!*set) {
+        fail_key(lc, 0, k->name, "empty: name at least one of client sender recipient");
+        return -1;
+    }
+    return 0;
+}
+
 /* set_value - parse v for key k into lc->c; 0 or -1 (err filled) */
 static int set_value(struct load_ctx *lc, const struct key_def *k, const char *v)
 {
@@ -676,6 +765,18 @@ static int set_value(struct load_ctx *lc, const struct key_def *k, const char *v
         fail_key(lc, 0, k->name,
                  "\"%s\": one of received-spf, authentication-results, both, none", quote(q, v));
         return -1;
+    case KIND_WL_FILES:
+        return set_wl_files(lc, k, field, v);
+    case KIND_GREY_KEY:
+        return set_grey_key(lc, k, field, v);
+    case KIND_GREY_TEXT:
+        if (greylist_text_check(v, why, sizeof(why)) != 0) {
+            fail_key(lc, 0, k->name, "\"%s\": %s", quote(q, v), why);
+            return -1;
+        }
+        free(*(char **)field);
+        *(char **)field = xstrdup(v);
+        return 0;
     }
     PANIC("config: key kind %d", (int)k->kind);
 }
@@ -727,11 +828,12 @@ static int on_pair(void *user, const char *section, const char *name, const char
         return 0;
     }
     size_t ki = (size_t)(k - keys);
-    bool list = k->kind == KIND_LISTEN || k->kind == KIND_CIDRS || k->kind == KIND_STRINGS;
+    bool list = k->kind == KIND_LISTEN || k->kind == KIND_CIDRS || k->kind == KIND_STRINGS ||
+                k->kind == KIND_WL_FILES;
     if (!list && lc->cont) {
         fail_key(lc, 0, k->name,
-                 "indented line continues the value; only listen, skip_clients and "
-                 "trust_anchor take more than one line");
+                 "indented line continues the value; only listen, skip_clients, "
+                 "trust_anchor and whitelist_* take more than one line");
         return 0;
     }
     if (!list && lc->set_line[ki]) {
@@ -794,7 +896,7 @@ static bool classify_line(struct load_ctx *lc, const char *line)
                 return true;
             }
         }
-        fail_line(lc, "[%s]: unknown section (known: [server], [policy], [dns], [spf])",
+        fail_line(lc, "[%s]: unknown section (known: [server], [policy], [dns], [spf], [greylist])",
                   log_sanitize(q, sizeof(q), start + 1, n));
         return false;
     }
@@ -891,6 +993,19 @@ static struct config *config_new(const char *path)
     }
     c->spf_cache_entries = 100000;
     c->spf_cache_max_ttl_ms = 600000;
+    c->greylist.enabled = true;
+    c->greylist.delay_ms = 5u * 60u * 1000u;
+    c->greylist.retry_window_ms = 2u * 86400u * 1000u;
+    c->greylist.max_age_ms = 35ull * 86400u * 1000u;
+    c->greylist.key = GREYLIST_KEY_ALL;
+    c->greylist.prefix_v4 = 24;
+    c->greylist.prefix_v6 = 64;
+    c->greylist.key_by_spf_domain = true;
+    c->greylist.normalize_sender = true;
+    c->greylist.auto_whitelist_after = 5;
+    c->greylist.wl = greylist_wl_create();
+    c->greylist.action = xstrdup(CONFIG_GREYLIST_ACTION);
+    c->greylist.text = xstrdup(CONFIG_GREYLIST_TEXT);
     return c;
 }
 
@@ -934,10 +1049,48 @@ static void check_results_disjoint(struct load_ctx *lc, const char *ident, unsig
     }
 }
 
+/* check_greylist - [greylist] constraints between keys */
+static void check_greylist(struct load_ctx *lc)
+{
+    const struct config_greylist *g = &lc->c->greylist;
+    const struct key_def *win = find_key(SEC_GREYLIST, "retry_window");
+    const struct key_def *delay = find_key(SEC_GREYLIST, "delay");
+    unsigned win_line = lc->set_line[win - keys];
+    if (g->retry_window_ms <= g->delay_ms) {
+        lc->section = SEC_GREYLIST;
+        if (win_line)
+            fail_key(lc, win_line, win->name, "must be longer than delay");
+        else
+            fail_key(lc, lc->set_line[delay - keys], delay->name,
+                     "must be shorter than retry_window (2d by default)");
+        return;
+    }
+    /* the reply as it will be sent, with sample values */
+    char text[GREYLIST_TEXT_MAX + 300], reply[ACTION_TEXT_MAX + 600], why[256];
+    greylist_text_expand(g->text, 300, "example.com", 11, text, sizeof(text));
+    snprintf(reply, sizeof(reply), "%s%s%s", g->action, *text ? " " : "", text);
+    const struct key_def *act = find_key(SEC_GREYLIST, "action");
+    const struct key_def *txt = find_key(SEC_GREYLIST, "text");
+    const struct key_def *blame = lc->set_line[txt - keys] ? txt : act;
+    unsigned line = lc->set_line[blame - keys];
+    lc->section = SEC_GREYLIST;
+    if (action_validate(reply, why, sizeof(why)) != 0) {
+        fail_key(lc, line, blame->name, "the reply \"%.80s\" is not valid: %s", reply, why);
+        return;
+    }
+    enum action_class cls = action_classify(reply);
+    if (cls != ACTION_CLASS_DEFER && cls != ACTION_CLASS_REJECT)
+        fail_key(lc, lc->set_line[act - keys], act->name,
+                 "\"%s\" does not defer (use DEFER_IF_PERMIT, DEFER or a 4NN code)", g->action);
+}
+
 /* check_cross - constraints between keys, after the whole file */
 static void check_cross(struct load_ctx *lc)
 {
     const struct config *c = lc->c;
+    check_greylist(lc);
+    if (lc->failed)
+        return;
     check_results_disjoint(lc, "mail_from", c->spf_mail_from_reject, c->spf_mail_from_defer,
                            c->spf_mail_from_accept);
     check_results_disjoint(lc, "helo", c->spf_helo_reject, c->spf_helo_defer,
@@ -1037,5 +1190,14 @@ void config_free(struct config *c)
     }
     free(c->spf_authserv_id);
     free(c->spf_receiver);
+    for (size_t i = 0; i < c->greylist.n_whitelist_clients; i++)
+        free(c->greylist.whitelist_clients[i]);
+    free(c->greylist.whitelist_clients);
+    for (size_t i = 0; i < c->greylist.n_whitelist_recipients; i++)
+        free(c->greylist.whitelist_recipients[i]);
+    free(c->greylist.whitelist_recipients);
+    greylist_wl_destroy(c->greylist.wl);
+    free(c->greylist.action);
+    free(c->greylist.text);
     free(c);
 }

@@ -20,6 +20,8 @@
 #define CONFIG_DEFAULT_PATH "/etc/greyspf/greyspf.conf"
 #define CONFIG_DEFAULT_CONTROL "/run/greyspf/control.sock"
 #define CONFIG_ERR_MAX 512
+#define CONFIG_GREYLIST_ACTION "DEFER_IF_PERMIT 4.7.1"
+#define CONFIG_GREYLIST_TEXT "Greylisted, please try again in {seconds} seconds"
 
 enum listen_kind { LISTEN_INET, LISTEN_UNIX };
 
@@ -42,6 +44,33 @@ struct listen_spec {
     char *port; /* inet: numeric port "1".."65535" */
     char *path; /* unix: absolute path */
     char *text; /* the value as written, for logs */
+};
+
+struct greylist_wl;
+
+/* [greylist] - see greylist.h for the key layout and state machine */
+struct config_greylist {
+    bool enabled;                /* default yes */
+    uint64_t delay_ms;           /* a retry passes after this long; default 5m */
+    uint64_t retry_window_ms;    /* ... and before this long; default 2d (> delay) */
+    uint64_t max_age_ms;         /* passed records live this long since last seen; 35d */
+    unsigned key;                /* GREYLIST_KEY_* bits (client sender recipient); all */
+    unsigned prefix_v4;          /* client network, 0..32; default 24 */
+    unsigned prefix_v6;          /* 0..128; default 64 */
+    bool key_by_spf_domain;      /* MAIL FROM SPF pass: key by the domain; default yes */
+    bool normalize_sender;       /* SRS, BATV, +ext, VERP digits; default yes */
+    unsigned auto_whitelist_after; /* passed triplets that whitelist a network; 0: off; 5 */
+    char **whitelist_clients;    /* file paths, repeatable key, NULL-terminated */
+    size_t n_whitelist_clients;
+    char **whitelist_recipients;
+    size_t n_whitelist_recipients;
+    struct greylist_wl *wl;      /* the files above, loaded with the config (never NULL) */
+    char *action;                /* default "DEFER_IF_PERMIT 4.7.1" */
+    char *text;                  /* after the action; tokens {seconds} {domain} */
+    bool x_greylist_header;      /* X-Greylist on the first pass; default no */
+    bool learning;               /* record, never defer; default no */
+    bool hash_keys;              /* store keyed hashes, not addresses; default no */
+    bool sync;                   /* synced kv writes (restart to change); default no */
 };
 
 struct config {
@@ -100,6 +129,8 @@ struct config {
     char *spf_receiver;          /* named in Received-SPF; NULL: hidden (default) */
     size_t spf_cache_entries;    /* shared outcome cache; 0 disables; default 100000 */
     uint64_t spf_cache_max_ttl_ms; /* cap on answer TTLs; default 10m */
+
+    struct config_greylist greylist;
 };
 
 struct config_error {

@@ -22,6 +22,10 @@ static const char *const secure_values[2] = {"no", "yes"};
 static const char *const dns_values[DM_DNS_STATUS] = {
     "noerror", "nodata", "nxdomain", "servfail", "timeout", "bogus", "error"};
 static const char *const reload_values[2] = {"success", "failure"};
+static const char *const grey_values[DM_GREY_DECISIONS] = {
+    "new", "early", "passed", "awl", "whitelisted", "learning", "error"};
+static const char *const kv_op_values[DM_KV_OPS] = {"get", "update"};
+static const char *const kv_result_values[DM_KV_RESULTS] = {"ok", "error"};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define LABEL(name, vals) {name, vals, N(vals)}
@@ -40,6 +44,9 @@ int daemon_metrics_init(struct daemon_metrics *dm)
                                                  LABEL("secure", secure_values)};
     static const struct metrics_label l_dns[] = {LABEL("rcode", dns_values)};
     static const struct metrics_label l_reload[] = {LABEL("result", reload_values)};
+    static const struct metrics_label l_grey[] = {LABEL("decision", grey_values)};
+    static const struct metrics_label l_kv[] = {LABEL("op", kv_op_values),
+                                                LABEL("result", kv_result_values)};
     const struct metrics_family_desc f_req = {
         "greyspf_requests_total", "Policy requests decided, by SMTP protocol state.", l_state, 1};
     const struct metrics_family_desc f_act = {
@@ -69,6 +76,13 @@ int daemon_metrics_init(struct daemon_metrics *dm)
     const struct metrics_family_desc f_rel = {
         "greyspf_config_reloads_total", "Configuration reloads (SIGHUP), by outcome.", l_reload,
         1};
+    const struct metrics_family_desc f_grey = {
+        "greyspf_greylist_decisions_total",
+        "Greylisting decisions of RCPT requests (error: the store failed, the request passed).",
+        l_grey, 1};
+    const struct metrics_family_desc f_kv = {
+        "greyspf_kv_operations_total", "State store calls made by greylisting, by outcome.",
+        l_kv, 2};
     int rc;
     if ((rc = metrics_counter_register(reg, &f_req, dm->requests, DM_STATES)) ||
         (rc = metrics_counter_register(reg, &f_act, dm->actions, DM_ACTIONS)) ||
@@ -85,6 +99,10 @@ int daemon_metrics_init(struct daemon_metrics *dm)
         (rc = metrics_histogram_register(reg, &f_dnsd, metrics_buckets_seconds,
                                          METRICS_BUCKETS_SECONDS_N, &dm->dns_duration, 1)) ||
         (rc = metrics_counter_register(reg, &f_rel, dm->reloads, 2)) ||
+        (rc = metrics_counter_register(reg, &f_grey, dm->greylist_decisions,
+                                       DM_GREY_DECISIONS)) ||
+        (rc = metrics_counter_register(reg, &f_kv, &dm->kv_ops[0][0],
+                                       DM_KV_OPS * DM_KV_RESULTS)) ||
         (rc = metrics_process_register(reg, GREYSPF_VERSION)))
         return rc;
     return 0;

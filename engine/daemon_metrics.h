@@ -15,6 +15,12 @@
  *   greyspf_dns_lookup_duration_seconds
  *   greyspf_spf_cache_lookups_total{result}   hit/miss (scrape-time callback)
  *   greyspf_config_reloads_total{result}      success/failure
+ *   greyspf_greylist_decisions_total{decision} new early passed awl whitelisted learning error
+ *   greyspf_kv_operations_total{op,result}    store calls of the greylist stage (get update;
+ *                                             ok error; "not found" is ok)
+ *   greyspf_kv_keys, greyspf_kv_live_sst_bytes, greyspf_kv_pending_compaction_bytes,
+ *   greyspf_kv_expired_dropped_total, greyspf_kv_background_errors_total
+ *                                             (RocksDB properties, scrape-time callbacks)
  *   greyspf_connections, greyspf_queue_depth{queue}, greyspf_requests_parked,
  *   greyspf_log_dropped_total                 (scrape-time callbacks)
  *   greyspf_build_info{version}, process_*, greyspf_jemalloc_*_bytes */
@@ -33,6 +39,21 @@
 #define DM_STAGES 3  /* skip spf greylist */
 #define DM_DNS_STATUS 7
 #define DM_PROTO_ERRORS 9
+#define DM_GREY_DECISIONS 7
+#define DM_KV_OPS 2     /* get update */
+#define DM_KV_RESULTS 2 /* ok error */
+
+/* greylist_decisions[] indexes */
+enum dm_grey {
+    DM_GREY_NEW = 0,
+    DM_GREY_EARLY,
+    DM_GREY_PASSED,
+    DM_GREY_AWL,
+    DM_GREY_WHITELISTED,
+    DM_GREY_LEARNING,
+    DM_GREY_ERROR,
+};
+enum dm_kv_op { DM_KV_GET = 0, DM_KV_UPDATE };
 
 struct daemon_metrics {
     struct metrics_registry *reg;
@@ -46,6 +67,8 @@ struct daemon_metrics {
     struct metrics_counter dns_queries[DM_DNS_STATUS];
     struct metrics_histogram dns_duration;
     struct metrics_counter reloads[2]; /* success, failure */
+    struct metrics_counter greylist_decisions[DM_GREY_DECISIONS];
+    struct metrics_counter kv_ops[DM_KV_OPS][DM_KV_RESULTS];
 };
 
 /* daemon_metrics_init - register every family with fixed label values into a new registry.

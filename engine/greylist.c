@@ -18,6 +18,76 @@ const char *greylist_verdict_name(enum greylist_verdict v)
     return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "?";
 }
 
+/* --- reply text --------------------------------------------------------------------------- */
+
+static const char tok_seconds[] = "{seconds}", tok_domain[] = "{domain}";
+
+int greylist_text_check(const char *tmpl, char *why, size_t whylen)
+{
+    size_t n = strlen(tmpl);
+    if (n > GREYLIST_TEXT_MAX) {
+        snprintf(why, whylen, "longer than %d bytes", GREYLIST_TEXT_MAX);
+        return -1;
+    }
+    for (const char *p = tmpl; *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            snprintf(why, whylen, "control character 0x%02x", (unsigned char)*p);
+            return -1;
+        }
+        if (*p != '{')
+            continue;
+        if (strncmp(p, tok_seconds, sizeof(tok_seconds) - 1) == 0)
+            p += sizeof(tok_seconds) - 2;
+        else if (strncmp(p, tok_domain, sizeof(tok_domain) - 1) == 0)
+            p += sizeof(tok_domain) - 2;
+        else {
+            size_t k = strcspn(p, "}");
+            snprintf(why, whylen, "unknown token \"%.*s\" (known: {seconds} {domain})",
+                     (int)(k < 32 ? k + (p[k] == '}') : 32), p);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* out_put - append s[0..n) to out within cap - 1 */
+static void out_put(char *out, size_t cap, size_t *k, const char *s, size_t n)
+{
+    if (*k + n > cap - 1)
+        n = cap - 1 - *k;
+    memcpy(out + *k, s, n);
+    *k += n;
+}
+
+size_t greylist_text_expand(const char *tmpl, int64_t seconds, const char *domain, size_t dlen,
+                            char *out, size_t cap)
+{
+    size_t k = 0;
+    if (cap == 0)
+        return 0;
+    for (const char *p = tmpl; *p;) {
+        if (strncmp(p, tok_seconds, sizeof(tok_seconds) - 1) == 0) {
+            char num[24];
+            int n = snprintf(num, sizeof(num), "%lld", (long long)(seconds > 0 ? seconds : 0));
+            out_put(out, cap, &k, num, (size_t)n);
+            p += sizeof(tok_seconds) - 1;
+        } else if (strncmp(p, tok_domain, sizeof(tok_domain) - 1) == 0) {
+            for (size_t i = 0; i < dlen && i < 255; i++) {
+                char ch = domain[i];
+                if (!isalnum((unsigned char)ch) && ch != '-' && ch != '.' && ch != '_')
+                    ch = '?';
+                out_put(out, cap, &k, &ch, 1);
+            }
+            p += sizeof(tok_domain) - 1;
+        } else {
+            out_put(out, cap, &k, p, 1);
+            p++;
+        }
+    }
+    out[k] = '\0';
+    return k;
+}
+
 /* --- SipHash-2-4 ------------------------------------------------------------------------------ */
 
 static inline uint64_t rotl64(uint64_t x, int b)
@@ -459,6 +529,20 @@ static enum kv_update_op awl_refresh_cb(struct kv_update *u, void *arg)
     return put_record(u, x, &r, r.last_seen_s + x->p->max_age_s);
 }
 
+/* count - tally one store call and its outcome */
+static int count(struct greylist_result *out, bool update, int rc)
+{
+    bool bad = rc != 0 && rc != KV_ERR_NOTFOUND && rc != KV_ERR_TOOSMALL;
+    if (update) {
+        out->kv_updates++;
+        out->kv_update_errors += bad;
+    } else {
+        out->kv_gets++;
+        out->kv_get_errors += bad;
+    }
+    return rc;
+}
+
 int greylist_check(struct kv *kv, const struct greylist_params *p, const struct greylist_input *in,
                    int64_t now_s, struct greylist_result *out)
 {
@@ -472,7 +556,7 @@ int greylist_check(struct kv *kv, const struct greylist_params *p, const struct 
         uint8_t v[GREYLIST_RECORD_SIZE];
         size_t vlen = 0;
         struct greylist_record r;
-        int rc = kv_get(kv, akey, alen, now_s, v, sizeof(v), &vlen, NULL);
+        int rc = count(out, false, kv_get(kv, akey, alen, now_s, v, sizeof(v), &vlen, NULL));
         if (rc != 0 && rc != KV_ERR_NOTFOUND && rc != KV_ERR_TOOSMALL)
             return rc;
         if (rc == 0 && greylist_record_decode(v, vlen, &r) == 0 &&
@@ -480,19 +564,22 @@ int greylist_check(struct kv *kv, const struct greylist_params *p, const struct 
             out->verdict = GREYLIST_AWL;
             out->passes = r.passes;
             if (now_s >= r.last_seen_s + GREYLIST_AWL_REFRESH_S)
-                out->awl_err = kv_update(kv, akey, alen, now_s, awl_refresh_cb, &x);
+                out->awl_err = count(out, true, kv_update(kv, akey, alen, now_s, awl_refresh_cb, &x));
             return 0;
         }
     }
     size_t klen = greylist_triplet_key(p, in, key);
     if (klen == 0)
         return KV_ERR_INVAL;
-    int rc = kv_update(kv, key, klen, now_s, triplet_cb, &x);
+    int rc = count(out, true, kv_update(kv, key, klen, now_s, triplet_cb, &x));
     if (rc != 0)
         return rc;
+    struct greylist_result calls = *out;
     *out = x.res;
+    out->kv_gets = calls.kv_gets;
+    out->kv_updates = calls.kv_updates;
     if (out->verdict == GREYLIST_PASSED && alen)
-        out->awl_err = kv_update(kv, akey, alen, now_s, awl_count_cb, &x);
+        out->awl_err = count(out, true, kv_update(kv, akey, alen, now_s, awl_count_cb, &x));
     return 0;
 }
 

@@ -103,11 +103,15 @@ struct greylist_result {
     int64_t delayed_s;    /* PASSED: seconds since the first attempt */
     uint32_t passes;      /* the record's passes after this request */
     int awl_err;          /* 0, or the KV_ERR_* of updating the AWL count (the verdict stands) */
+    /* store calls made (set on error returns too, for metrics): */
+    unsigned kv_gets, kv_updates;
+    unsigned kv_get_errors, kv_update_errors;
 };
 
 /* greylist_check - run the state machine for in at now_s. Returns 0 with *out filled, or a
- * negative KV_ERR_* when the store failed (nothing decided: fail open), or KV_ERR_INVAL when
- * the key needs a client part and in has neither client nor usable spf_domain. */
+ * negative KV_ERR_* when the store failed (nothing decided: fail open; only the kv_* counts of
+ * *out are set), or KV_ERR_INVAL when the key needs a client part and in has neither client
+ * nor usable spf_domain. */
 int greylist_check(struct kv *kv, const struct greylist_params *p, const struct greylist_input *in,
                    int64_t now_s, struct greylist_result *out);
 
@@ -146,6 +150,18 @@ void greylist_siphash128(const uint8_t key[16], const void *data, size_t len, ui
  * Returns 0, or -1 with a message in err. */
 int greylist_hash_key_load(const char *dir, uint8_t key[GREYLIST_HASH_KEY_LEN], char *err,
                            size_t errlen);
+
+/* Reply text templates: "{seconds}" becomes the seconds left, "{domain}" the recipient's
+ * domain (printable ASCII letters, digits, "-" "." "_" only; anything else becomes "?"); any
+ * other "{" is an error at load time. */
+#define GREYLIST_TEXT_MAX 512
+/* greylist_text_check - 0, or -1 with the problem in why */
+int greylist_text_check(const char *tmpl, char *why, size_t whylen);
+/* greylist_text_expand - tmpl (checked) with the tokens replaced, into out (cap bytes,
+ * truncated, NUL-terminated); domain is dlen bytes, need not be NUL-terminated. Returns the
+ * length written. */
+size_t greylist_text_expand(const char *tmpl, int64_t seconds, const char *domain, size_t dlen,
+                            char *out, size_t cap);
 
 /* greylist_verdict_name - "new" "early" "passed" "known" "awl" */
 const char *greylist_verdict_name(enum greylist_verdict v);

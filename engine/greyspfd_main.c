@@ -1,6 +1,7 @@
 /* engine/greyspfd_main.c - greyspfd: the policy daemon's main(). Glue only. */
 #include "engine/base/log.h"
 #include "engine/config.h"
+#include "engine/sd_notify.h"
 #include "engine/server.h"
 
 #include <errno.h>
@@ -60,11 +61,20 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    /* systemd socket activation: the listeners come ready-made (still single-threaded) */
+    int *fds = NULL;
+    int nfds = sd_listen_fds_take(&fds);
+    if (nfds < 0) {
+        fprintf(stderr, "greyspfd: socket activation: %s\n", sd_notify_strerror(nfds));
+        config_free(cfg);
+        return 1;
+    }
     server_block_signals(); /* before any thread, the log thread included */
     log_set_level((enum log_level)cfg->log_level);
     /* bind before forking so that a busy port or a bad socket path fails on the terminal */
     char msg[CONFIG_ERR_MAX + 64];
-    struct server *s = server_create(cfg, msg, sizeof(msg));
+    struct server *s = server_create(cfg, fds, nfds, msg, sizeof(msg));
+    free(fds);
     if (!s) {
         fprintf(stderr, "greyspfd: %s\n", msg);
         return 1;

@@ -345,7 +345,7 @@ static void listeners_set(struct io_thread *io, bool on)
         struct listener *l = &s->listeners[i];
         struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = l};
         if (epoll_ctl(io->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, l->fd, &ev) < 0)
-            log_error("io: epoll_ctl(%s) listener %s: %s", on ? "ADD" : "DEL", l->spec->text,
+            log_error("io: epoll_ctl(%s) listener %s: %s", on ? "ADD" : "DEL", l->name,
                       strerror(errno));
     }
     io->listening = on;
@@ -403,7 +403,7 @@ static void do_accept(struct io_thread *io, struct listener *l)
                 accept_pause(io, strerror(errno));
                 return;
             }
-            log_error("io: accept on %s: %s", l->spec->text, strerror(errno));
+            log_error("io: accept on %s: %s", l->name, strerror(errno));
             return;
         }
         /* relaxed: several I/O threads may race past the check above; the loser closes */

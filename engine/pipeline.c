@@ -3,6 +3,7 @@
 #include "engine/base/alloc.h"
 #include "engine/base/clock.h"
 #include "engine/base/log.h"
+#include "engine/stage_greylist.h"
 #include "engine/stage_spf.h"
 
 #include <stdbool.h>
@@ -165,6 +166,8 @@ struct pipeline *pipeline_create(const struct config *cfg, const struct pipeline
     stages[n++] = (struct stage){.name = "skip", .run = skip_run, .state = (void *)cfg};
     if (cfg->spf_enabled)
         stages[n++] = stage_spf_create(cfg, res ? res->spf_cache : NULL);
+    if (cfg->greylist.enabled)
+        stages[n++] = stage_greylist_create(cfg, res ? res->kv : NULL);
     return pipeline_create_with(stages, n, cfg->default_action);
 }
 

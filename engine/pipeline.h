@@ -41,7 +41,11 @@ struct conn_memo {
 };
 
 /* header ids, so a header is prepended once per message */
-enum { DECISION_HDR_RECEIVED_SPF = 1u << 0, DECISION_HDR_AUTH_RESULTS = 1u << 1 };
+enum {
+    DECISION_HDR_RECEIVED_SPF = 1u << 0,
+    DECISION_HDR_AUTH_RESULTS = 1u << 1,
+    DECISION_HDR_X_GREYLIST = 1u << 2,
+};
 
 /* struct decision - what the stages concluded; strings are static, config-owned or arena */
 struct decision {
@@ -99,12 +103,14 @@ struct pipeline;
 /* struct pipeline_res - long-lived resources stages share across reloads (owned by the
  * caller, outliving every pipeline built with them); members may be NULL */
 struct spf_cache;
+struct kv;
 struct pipeline_res {
     struct spf_cache *spf_cache;
+    struct kv *kv; /* the greylisting store (opened when [greylist] is enabled) */
 };
 
 /* pipeline_create - the stages for cfg, in order: skip rules (skip_clients, SASL, loopback),
- * SPF (when enabled), then (later) greylisting. cfg and res are borrowed and must outlive
+ * SPF (when enabled), then greylisting (when enabled). cfg and res are borrowed and must outlive
  * the pipeline; res may be NULL. */
 struct pipeline *pipeline_create(const struct config *cfg, const struct pipeline_res *res);
 /* pipeline_create_with - a pipeline of the given stages (copied; each destroyed with the

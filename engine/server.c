@@ -7,8 +7,10 @@
 #include "engine/server_int.h"
 #include "engine/spf_cache.h"
 #include "engine/control.h"
+#include "engine/sd_notify.h"
 #include "metrics/metrics_http.h"
 #include "engine/stage_spf.h"
+#include "kv/kv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -303,6 +305,142 @@ static int cmd_status(void *arg, int argc, char **argv, struct control_out *o)
     return 0;
 }
 
+/* --- the greylisting store ------------------------------------------------------------------ */
+
+/* open_store - open the RocksDB store under state_dir for greylisting into s->res.kv (not yet
+ * published: the caller does, under rt_mu once threads run). 0, or -1 with err filled. */
+static int open_store(struct server *s, const struct config *cfg, struct kv **out, char *err,
+                      size_t errlen)
+{
+    char path[4096], msg[512];
+    snprintf(path, sizeof(path), "%s/greylist", cfg->state_dir);
+    struct kv_rocksdb_options o = {.sync = cfg->greylist.sync};
+    int e = 0;
+    (void)s;
+    *out = kv_open_rocksdb(path, &o, &e, msg, sizeof(msg));
+    if (!*out) {
+        snprintf(err, errlen, "greylist: %s", msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* kv_stat - one kv_stats figure of the store (0 while none is open). The pointer is read
+ * under rt_mu (a reload may open the store); the store itself outlives the metrics endpoint. */
+static double kv_stat(struct server *s, size_t off)
+{
+    pthread_mutex_lock(&s->rt_mu);
+    struct kv *kv = s->res.kv;
+    pthread_mutex_unlock(&s->rt_mu);
+    if (!kv)
+        return 0;
+    struct kv_stats st;
+    kv_stats(kv, &st);
+    return (double)*(const uint64_t *)((const char *)&st + off);
+}
+
+#define KV_STAT_CB(name, field)                                                                    \
+    static double name(void *arg, size_t i)                                                        \
+    {                                                                                              \
+        (void)i;                                                                                   \
+        return kv_stat(arg, offsetof(struct kv_stats, field));                                     \
+    }
+KV_STAT_CB(cb_kv_keys, keys_estimate)
+KV_STAT_CB(cb_kv_sst, live_sst_bytes)
+KV_STAT_CB(cb_kv_pending, pending_compaction_bytes)
+KV_STAT_CB(cb_kv_dropped, expired_dropped)
+KV_STAT_CB(cb_kv_bgerr, background_errors)
+#undef KV_STAT_CB
+
+/* register_kv_callbacks - RocksDB properties of the greylisting store, read at scrape time */
+static void register_kv_callbacks(struct server *s)
+{
+    const struct {
+        struct metrics_family_desc d;
+        enum metrics_type t;
+        metrics_value_cb cb;
+    } fams[] = {
+        {{"greyspf_kv_keys",
+          "Estimated keys in the greylisting store (expired, not yet compacted ones included).",
+          NULL, 0},
+         METRICS_GAUGE,
+         cb_kv_keys},
+        {{"greyspf_kv_live_sst_bytes", "Bytes of the store's live SST files.", NULL, 0},
+         METRICS_GAUGE,
+         cb_kv_sst},
+        {{"greyspf_kv_pending_compaction_bytes",
+          "Bytes the store's compaction estimates it still has to rewrite.", NULL, 0},
+         METRICS_GAUGE,
+         cb_kv_pending},
+        {{"greyspf_kv_expired_dropped_total", "Expired records removed by compaction.", NULL, 0},
+         METRICS_COUNTER,
+         cb_kv_dropped},
+        {{"greyspf_kv_background_errors_total",
+          "RocksDB background errors since start (non-zero: look at the log).", NULL, 0},
+         METRICS_COUNTER,
+         cb_kv_bgerr},
+    };
+    for (size_t i = 0; i < sizeof(fams) / sizeof(fams[0]); i++) {
+        int rc = metrics_callback_register(s->dm.reg, &fams[i].d, fams[i].t, fams[i].cb, s);
+        if (rc)
+            PANIC("metrics: %s: %s", fams[i].d.name, metrics_strerror(rc));
+    }
+}
+
+/* bind_listeners - bind every `listen` of the boot config */
+static int bind_listeners(struct server *s, char *err, size_t errlen)
+{
+    const struct config *cfg = s->boot;
+    s->listeners = xcalloc(cfg->n_listen, sizeof(*s->listeners));
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        struct listener *l = &s->listeners[i];
+        l->kind = EV_LISTENER;
+        l->fd = -1;
+        l->spec = &cfg->listen[i];
+        l->name = xstrdup(l->spec->text);
+        s->n_listeners = i + 1;
+        int rc = l->spec->kind == LISTEN_UNIX ? listen_unix(cfg, l->spec, l, err, errlen)
+                                              : listen_inet(l->spec, l, err, errlen);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* adopt_listeners - take the sockets systemd passed (socket activation): listening stream
+ * sockets, made non-blocking; never unlinked by us */
+static int adopt_listeners(struct server *s, const int *fds, int nfds, char *err, size_t errlen)
+{
+    s->listeners = xcalloc((size_t)nfds, sizeof(*s->listeners));
+    for (int i = 0; i < nfds; i++) {
+        struct listener *l = &s->listeners[i];
+        char name[128];
+        l->kind = EV_LISTENER;
+        l->fd = fds[i];
+        const char *desc = sd_fd_describe(fds[i], name, sizeof(name));
+        if (!desc) {
+            snprintf(name, sizeof(name), "fd %d", fds[i]);
+            desc = name;
+        }
+        l->name = xstrdup(desc);
+        s->n_listeners = (size_t)i + 1;
+        int acc = 0;
+        socklen_t len = sizeof(acc);
+        if (getsockopt(fds[i], SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) < 0 || !acc) {
+            snprintf(err, errlen, "socket activation: fd %d (%s) is not a listening socket",
+                     fds[i], l->name);
+            return -1;
+        }
+        int fl = fcntl(fds[i], F_GETFL);
+        if (fl < 0 || fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) < 0) {
+            snprintf(err, errlen, "socket activation: fd %d: %s", fds[i], strerror(errno));
+            return -1;
+        }
+    }
+    s->activated = true;
+    return 0;
+}
+
 /* --- lifecycle -------------------------------------------------------------------------------- */
 
 void server_block_signals(void)
@@ -329,7 +467,8 @@ static int new_epoll_with_eventfd(int *efd, void *tag)
     return ep;
 }
 
-struct server *server_create(struct config *cfg, char *err, size_t errlen)
+struct server *server_create(struct config *cfg, const int *fds, int nfds, char *err,
+                             size_t errlen)
 {
     struct server *s = xcalloc(1, sizeof(*s));
     s->boot = cfg;
@@ -338,24 +477,18 @@ struct server *server_create(struct config *cfg, char *err, size_t errlen)
     if (mrc)
         PANIC("metrics: %s", metrics_strerror(mrc));
     register_callbacks(s);
-    s->listeners = xcalloc(cfg->n_listen, sizeof(*s->listeners));
-    for (size_t i = 0; i < cfg->n_listen; i++) {
-        struct listener *l = &s->listeners[i];
-        l->kind = EV_LISTENER;
-        l->fd = -1;
-        l->spec = &cfg->listen[i];
-        s->n_listeners = i + 1;
-        int rc = l->spec->kind == LISTEN_UNIX ? listen_unix(cfg, l->spec, l, err, errlen)
-                                              : listen_inet(l->spec, l, err, errlen);
-        if (rc < 0)
-            goto fail;
-    }
+    register_kv_callbacks(s);
+    if (nfds > 0 ? adopt_listeners(s, fds, nfds, err, errlen) : bind_listeners(s, err, errlen))
+        goto fail;
     if (cfg->spf_enabled && stage_spf_probe(cfg, err, errlen) != 0)
         goto fail; /* e.g. a bad trust anchor: fail at start, not at the first request */
     /* the SPF cache outlives reloads; enabling SPF by reload gets one too */
     if (cfg->spf_cache_entries)
         s->res.spf_cache = spf_cache_create(cfg->spf_cache_entries,
                                             (uint32_t)(cfg->spf_cache_max_ttl_ms / 1000));
+    /* the greylisting store outlives reloads; enabling greylisting by reload opens it then */
+    if (cfg->greylist.enabled && open_store(s, cfg, &s->res.kv, err, errlen) != 0)
+        goto fail;
     if (cfg->control_path) {
         char cerr[512];
         s->control = control_create(cfg->control_path, cerr, sizeof(cerr));
@@ -414,6 +547,7 @@ void server_destroy(struct server *s)
             unlink(l->unlink_path);
             free(l->unlink_path);
         }
+        free(l->name);
     }
     free(s->listeners);
     for (unsigned i = 0; s->io && i < s->n_io; i++) {
@@ -434,6 +568,7 @@ void server_destroy(struct server *s)
     else
         config_free(s->boot); /* failed before the first runtime took it */
     spf_cache_destroy(s->res.spf_cache); /* after every runtime that used it */
+    kv_close(s->res.kv);                 /* likewise */
     daemon_metrics_fini(&s->dm);         /* after the endpoint and every thread stopped */
     pthread_mutex_destroy(&s->rt_mu);
     free(s);
@@ -466,9 +601,25 @@ static void reload(struct server *s)
         return;
     }
     const struct config *b = s->boot;
+    if (c->greylist.enabled && !s->res.kv) {
+        char err[600];
+        struct kv *kv;
+        if (open_store(s, c, &kv, err, sizeof(err)) != 0) {
+            log_error("config: reload failed, keeping the running configuration: %s", err);
+            metrics_counter_add_shared(s->dm.reg, s->dm.reloads[1], 1);
+            config_free(c);
+            return;
+        }
+        pthread_mutex_lock(&s->rt_mu); /* the scrape callbacks read it */
+        s->res.kv = kv;
+        pthread_mutex_unlock(&s->rt_mu);
+    }
+    if (s->res.kv && c->greylist.sync != b->greylist.sync)
+        log_warn("config: [greylist] sync changes take effect only after a restart");
     if (c->spf_enabled && !s->res.spf_cache && c->spf_cache_entries)
         log_warn("config: the SPF outcome cache is created at start; restart to enable it");
-    if (!listen_same(b, c) || b->workers != c->workers || b->io_threads != c->io_threads ||
+    if ((!s->activated && !listen_same(b, c)) || b->workers != c->workers ||
+        b->io_threads != c->io_threads ||
         b->max_connections != c->max_connections || !str_same(b->state_dir, c->state_dir) ||
         !str_same(b->metrics_listen, c->metrics_listen) ||
         !str_same(b->control_path, c->control_path) ||
@@ -520,10 +671,15 @@ int server_run(struct server *s)
     for (unsigned i = 0; i < s->n_io; i++)
         if (pthread_create(&s->io[i].thread, NULL, io_thread_main, &s->io[i]) != 0)
             PANIC("server: cannot start I/O thread %u", i);
+    if (s->activated)
+        log_info("server: using %zu sockets passed by systemd; [server] listen is ignored",
+                 s->n_listeners);
     for (size_t i = 0; i < s->n_listeners; i++)
-        log_info("server: listening on %s", s->listeners[i].spec->text);
+        log_info("server: listening on %s", s->listeners[i].name);
     log_info("server: ready: %u I/O threads, %u workers, max_connections %u", s->n_io,
              s->n_workers, s->boot->max_connections);
+    if (sd_notify_send("READY=1") < 0)
+        log_warn("server: cannot notify systemd (READY=1)");
 
     for (;;) {
         struct pollfd p = {.fd = sfd, .events = POLLIN};
@@ -536,10 +692,16 @@ int server_run(struct server *s)
         if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
             continue;
         if (si.ssi_signo == SIGHUP) {
+            char state[64];
+            snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+                     (unsigned long long)clock_mono_us());
+            sd_notify_send(state);
             reload(s);
+            sd_notify_send("READY=1"); /* also after a failed reload: the old one runs */
             continue;
         }
         log_info("server: %s received: draining", strsignal((int)si.ssi_signo));
+        sd_notify_send("STOPPING=1");
         break;
     }
     close(sfd);

@@ -20,8 +20,11 @@ struct server;
 void server_block_signals(void);
 
 /* server_create - bind every listener of cfg and prepare the threads (not started).
+ * With nfds > 0 (systemd socket activation, sd_notify.h) the fds are the listeners and
+ * cfg's `listen` is ignored; they are owned from now on (fds itself is borrowed).
  * Takes ownership of cfg. Returns NULL with a message in err on failure (cfg is freed). */
-struct server *server_create(struct config *cfg, char *err, size_t errlen);
+struct server *server_create(struct config *cfg, const int *fds, int nfds, char *err,
+                             size_t errlen);
 
 /* server_run - start the threads and serve until SIGTERM or SIGINT, then drain: stop
  * accepting, answer requests already received (up to drain_timeout), close, join.

@@ -46,7 +46,8 @@ struct runtime {
 struct listener {
     enum ev_kind kind; /* EV_LISTENER; first: epoll data points here */
     int fd;
-    const struct listen_spec *spec; /* in the boot config */
+    const struct listen_spec *spec; /* in the boot config; NULL when passed by systemd */
+    char *name;                     /* for logs: the listen value, or the socket's address */
     char *unlink_path;              /* unix socket file we created, removed at exit */
 };
 
@@ -143,6 +144,7 @@ struct server {
     struct daemon_metrics dm; /* registered in server_create; shards per thread */
     struct metrics_http *http; /* the /metrics endpoint, or NULL */
     struct control *control;  /* the admin socket, or NULL */
+    bool activated;           /* listeners came from systemd (socket activation) */
     int64_t started_s;        /* wall clock at start, for `status` */
     atomic_uint parked;       /* requests waiting on asynchronous stages, all workers */
     pthread_mutex_t rt_mu;    /* protects rt (pointer swap and reference taking) */

@@ -1,7 +1,7 @@
 /* metrics/metrics_process.c - build info, process and allocator gauges, read at scrape time.
  *
  * All are callback families (metrics_callback_register), so this may be called before or
- * after the registry is sealed. Sources: /proc/self/{stat,statm,fd}, /proc/stat (btime),
+ * after the registry is sealed. Sources: /proc/self/{stat,statm,fd}, CLOCK_BOOTTIME,
  * getrusage, getrlimit; with METRICS_WITH_JEMALLOC, jemalloc's mallctl after refreshing the
  * "epoch" (without it the stats are a snapshot from the last refresh). A source that cannot
  * be read gives NaN, which Prometheus accepts, rather than a made-up number. */
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef METRICS_WITH_JEMALLOC
@@ -73,7 +74,7 @@ static double cpu_cb(void *arg, size_t series)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-/* start_time_cb - boot time (/proc/stat btime) + field 22 of /proc/self/stat in ticks */
+/* start_time_cb - boot time + field 22 of /proc/self/stat (start, in clock ticks) */
 static double start_time_cb(void *arg, size_t series)
 {
     char buf[1024];
@@ -92,17 +93,15 @@ static double start_time_cb(void *arg, size_t series)
     if (!p || sscanf(p + 1, "%llu", &ticks) != 1)
         return NAN;
 
-    unsigned long long btime = 0;
-    int found = 0;
-    fp = fopen("/proc/stat", "re");
-    while (fp && !found && fgets(buf, sizeof(buf), fp))
-        found = sscanf(buf, "btime %llu", &btime) == 1;
-    if (fp)
-        fclose(fp);
+    /* boot time as CLOCK_REALTIME - CLOCK_BOOTTIME, not /proc/stat: systemd's
+     * ProcSubset=pid hides /proc/stat from the hardened unit */
+    struct timespec rt, bt;
     long hz = sysconf(_SC_CLK_TCK);
-    if (!found || hz <= 0)
+    if (clock_gettime(CLOCK_REALTIME, &rt) < 0 || clock_gettime(CLOCK_BOOTTIME, &bt) < 0 ||
+        hz <= 0)
         return NAN;
-    return (double)btime + (double)ticks / (double)hz;
+    double boot = (double)(rt.tv_sec - bt.tv_sec) + (double)(rt.tv_nsec - bt.tv_nsec) / 1e9;
+    return boot + (double)ticks / (double)hz;
 }
 
 #ifdef METRICS_WITH_JEMALLOC

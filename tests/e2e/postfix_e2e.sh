@@ -122,6 +122,8 @@ skip_action = DUNNO
 default_action = REJECT 5.7.1 greyspf e2e: refused
 [spf]
 enabled = no
+[greylist]
+enabled = no
 EOF
 }
 

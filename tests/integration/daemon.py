@@ -47,7 +47,8 @@ def request(client="192.0.2.1", sender="alice@example.org", recipient="bob@examp
 class Daemon:
     """One greyspfd process with its own temp dir, config and log file."""
 
-    def __init__(self, policy=None, server=None, listen=None, spf=None, dns=None):
+    def __init__(self, policy=None, server=None, listen=None, spf=None, dns=None,
+                 greylist=None):
         self.dir = tempfile.mkdtemp(prefix="greyspf-it-")
         self.port = free_port()
         self.conf = os.path.join(self.dir, "greyspf.conf")
@@ -64,6 +65,9 @@ class Daemon:
         self.spf = {"enabled": "no"}
         self.spf.update(spf or {})
         self.dns = dict(dns or {})
+        # greylisting off unless a test asks: the other tests keep their meaning
+        self.greylist = {"enabled": "no"}
+        self.greylist.update(greylist or {})
         self.proc = None
         self.write_config()
 
@@ -81,6 +85,7 @@ class Daemon:
             lines += ["[spf]"] + [f"{k} = {v}" for k, v in self.spf.items()]
             if self.dns:
                 lines += ["[dns]"] + [f"{k} = {v}" for k, v in self.dns.items()]
+            lines += ["[greylist]"] + [f"{k} = {v}" for k, v in self.greylist.items()]
             text = "\n".join(lines) + "\n"
         with open(self.conf + ".tmp", "w") as f:
             f.write(text)

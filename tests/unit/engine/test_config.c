@@ -17,6 +17,8 @@
 #include "engine/action.h"
 #include "engine/base/log.h"
 #include "engine/config.h"
+#include "engine/greylist.h"
+#include "engine/greylist_wl.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -352,6 +354,103 @@ static void test_dns_spf_values(void **state)
     config_free(c);
 }
 
+static void test_greylist_values(void **state)
+{
+    (void)state;
+    char wl1[512], wl2[512], wl3[512], bad[512], path[512], text[2048];
+    struct config_error err;
+    write_file("greylist-ok.example\n/^mx[0-9]+\\.pool\\.example$/\n", 0, wl1, sizeof(wl1));
+    write_file("192.0.2.0/24 # a network\n", 0, wl2, sizeof(wl2));
+    write_file("postmaster@\n", 0, wl3, sizeof(wl3));
+    snprintf(text, sizeof(text),
+             "[greylist]\n"
+             "enabled = no\n"
+             "delay = 90s\n"
+             "retry_window = 1d\n"
+             "max_age = 60d\n"
+             "key = recipient, client\n"
+             "client_prefix_v4 = 32\n"
+             "client_prefix_v6 = 48\n"
+             "key_by_spf_domain = no\n"
+             "normalize_sender = no\n"
+             "auto_whitelist_after = 0\n"
+             "whitelist_clients = %s\n"
+             "    %s\n"
+             "whitelist_recipients = %s\n"
+             "action = 451 4.7.1\n"
+             "text = Greylisted for {seconds}s by {domain}\n"
+             "x_greylist_header = yes\n"
+             "learning = yes\n"
+             "hash_keys = yes\n"
+             "sync = yes\n",
+             wl1, wl2, wl3);
+    write_file(text, 0, path, sizeof(path));
+    struct config *c = config_load(path, &err);
+    if (!c)
+        fail_msg("got error \"%s\", want success", err.msg);
+    const struct config_greylist *g = &c->greylist;
+    assert_false(g->enabled);
+    assert_int_equal(g->delay_ms, 90000);
+    assert_int_equal(g->retry_window_ms, 86400000);
+    assert_int_equal(g->max_age_ms, 60ull * 86400000);
+    assert_int_equal(g->key, GREYLIST_KEY_RECIPIENT | GREYLIST_KEY_CLIENT);
+    assert_int_equal(g->prefix_v4, 32);
+    assert_int_equal(g->prefix_v6, 48);
+    assert_false(g->key_by_spf_domain);
+    assert_false(g->normalize_sender);
+    assert_int_equal(g->auto_whitelist_after, 0);
+    assert_int_equal(g->n_whitelist_clients, 2);
+    assert_string_equal(g->whitelist_clients[1], wl2);
+    assert_null(g->whitelist_clients[2]);
+    assert_int_equal(g->n_whitelist_recipients, 1);
+    assert_int_equal(greylist_wl_count(g->wl, GREYLIST_WL_CLIENTS), 3);
+    assert_int_equal(greylist_wl_count(g->wl, GREYLIST_WL_RECIPIENTS), 1);
+    assert_true(greylist_wl_match_client(g->wl, NULL, "mx7.pool.example", 16, NULL));
+    assert_true(greylist_wl_match_recipient(g->wl, "postmaster@example.net", 22));
+    assert_string_equal(g->action, "451 4.7.1");
+    assert_string_equal(g->text, "Greylisted for {seconds}s by {domain}");
+    assert_true(g->x_greylist_header);
+    assert_true(g->learning);
+    assert_true(g->hash_keys);
+    assert_true(g->sync);
+    config_free(c);
+
+    /* an error inside a whitelist file names both files and lines */
+    write_file("fine.example\nnot fine\n", 0, bad, sizeof(bad));
+    snprintf(text, sizeof(text), "[greylist]\nwhitelist_clients = %s\n", bad);
+    write_file(text, 0, path, sizeof(path));
+    assert_null(config_load(path, &err));
+    char want[2048];
+    snprintf(want, sizeof(want),
+             "%s:2: [greylist] whitelist_clients: %s:2: \"not fine\": one entry per line, "
+             "without spaces",
+             path, bad);
+    assert_string_equal(err.msg, want);
+
+    /* defaults: on, postgrey's timings, all three key parts, SPF-domain keys, AWL after 5 */
+    c = config_defaults();
+    g = &c->greylist;
+    assert_true(g->enabled);
+    assert_int_equal(g->delay_ms, 300000);
+    assert_int_equal(g->retry_window_ms, 2 * 86400000ull);
+    assert_int_equal(g->max_age_ms, 35 * 86400000ull);
+    assert_int_equal(g->key, GREYLIST_KEY_ALL);
+    assert_int_equal(g->prefix_v4, 24);
+    assert_int_equal(g->prefix_v6, 64);
+    assert_true(g->key_by_spf_domain);
+    assert_true(g->normalize_sender);
+    assert_int_equal(g->auto_whitelist_after, 5);
+    assert_int_equal(g->n_whitelist_clients, 0);
+    assert_non_null(g->wl);
+    assert_string_equal(g->action, "DEFER_IF_PERMIT 4.7.1");
+    assert_string_equal(g->text, "Greylisted, please try again in {seconds} seconds");
+    assert_false(g->x_greylist_header);
+    assert_false(g->learning);
+    assert_false(g->hash_keys);
+    assert_false(g->sync);
+    config_free(c);
+}
+
 static void test_skip_clients(void **state)
 {
     (void)state;
@@ -642,15 +741,15 @@ static const struct bad_case bad_cases[] = {
      ":2: [server] listen: \"\": expected inet:HOST:PORT or unix:/path"},
     /* structure */
     {"unknown section", "[dnss]\nforwarder = 127.0.0.1@5353\n", 0,
-     ":1: [dnss]: unknown section (known: [server], [policy], [dns], [spf])"},
+     ":1: [dnss]: unknown section (known: [server], [policy], [dns], [spf], [greylist])"},
     {"unknown section, empty, last", "[server]\nworkers = 2\n[spff]\n", 0,
-     ":3: [spff]: unknown section (known: [server], [policy], [dns], [spf])"},
-    {"greylist not yet", "[server]\n\n[greylist]\ndelay = 5m\n", 0,
-     ":3: [greylist]: unknown section (known: [server], [policy], [dns], [spf])"},
+     ":3: [spff]: unknown section (known: [server], [policy], [dns], [spf], [greylist])"},
+    {"section name typo", "[server]\n\n[greylisting]\ndelay = 5m\n", 0,
+     ":3: [greylisting]: unknown section (known: [server], [policy], [dns], [spf], [greylist])"},
     {"section name is case-sensitive", "[Server]\n", 0,
-     ":1: [Server]: unknown section (known: [server], [policy], [dns], [spf])"},
+     ":1: [Server]: unknown section (known: [server], [policy], [dns], [spf], [greylist])"},
     {"section with spaces", "[ server ]\n", 0,
-     ":1: [ server ]: unknown section (known: [server], [policy], [dns], [spf])"},
+     ":1: [ server ]: unknown section (known: [server], [policy], [dns], [spf], [greylist])"},
     /* [dns] */
     {"forwarder name", "[dns]\nforwarder = dns.example.org\n", 0,
      ":2: [dns] forwarder: \"dns.example.org\": dns.example.org is not a numeric IPv4 or IPv6 "
@@ -676,6 +775,42 @@ static const struct bad_case bad_cases[] = {
      ":2: [spf] mail_from_action_softfail: \"250 ok\": 250: 2NN codes are not policy actions "
      "(Postfix replies 451 4.3.5 to \"2NN text\" and accepts a bare number); use OK or "
      "DUNNO"},
+    /* [greylist] */
+    {"greylist delay range", "[greylist]\ndelay = 3d\n", 0,
+     ":2: [greylist] delay: 3d is out of range (0..1d)"},
+    {"greylist window not after delay", "[greylist]\ndelay = 1h\nretry_window = 30m\n", 0,
+     ":3: [greylist] retry_window: must be longer than delay"},
+    {"greylist window equal to delay", "[greylist]\nretry_window = 5m\n", 0,
+     ":2: [greylist] retry_window: must be longer than delay"},
+    {"greylist max_age range", "[greylist]\nmax_age = 30s\n", 0,
+     ":2: [greylist] max_age: 30s is out of range (1m..1000d)"},
+    {"greylist key part", "[greylist]\nkey = client bogus\n", 0,
+     ":2: [greylist] key: \"bogus\" is not a key part (client sender recipient)"},
+    {"greylist key empty", "[greylist]\nkey =\n", 0,
+     ":2: [greylist] key: empty: name at least one of client sender recipient"},
+    {"greylist prefix v4", "[greylist]\nclient_prefix_v4 = 33\n", 0,
+     ":2: [greylist] client_prefix_v4: 33 is out of range (0..32)"},
+    {"greylist prefix v6", "[greylist]\nclient_prefix_v6 = 129\n", 0,
+     ":2: [greylist] client_prefix_v6: 129 is out of range (0..128)"},
+    {"greylist text token", "[greylist]\ntext = wait {sec} seconds\n", 0,
+     ":2: [greylist] text: \"wait {sec} seconds\": unknown token \"{sec}\" (known: {seconds} "
+     "{domain})"},
+    {"greylist action with text", "[greylist]\naction = DUNNO\n", 0,
+     ":2: [greylist] action: the reply \"DUNNO Greylisted, please try again in 300 seconds\" is "
+     "not valid: DUNNO takes no text (Postfix would ignore it)"},
+    {"greylist action accepts", "[greylist]\naction = OK\ntext =\n", 0,
+     ":2: [greylist] action: \"OK\" does not defer (use DEFER_IF_PERMIT, DEFER or a 4NN code)"},
+    {"greylist whitelist relative", "[greylist]\nwhitelist_clients = wl/clients\n", 0,
+     ":2: [greylist] whitelist_clients: \"wl/clients\" is not an absolute path"},
+    {"greylist whitelist missing", "[greylist]\n\nwhitelist_recipients = /nonexistent/greyspf-wl\n",
+     0,
+     ":3: [greylist] whitelist_recipients: /nonexistent/greyspf-wl: cannot open: No such file or "
+     "directory"},
+    {"greylist whitelist a directory", "[greylist]\nwhitelist_clients = /\n", 0,
+     ":2: [greylist] whitelist_clients: /: not a regular file"},
+    {"greylist scalar continued", "[greylist]\ndelay = 5m\n  10m\n", 0,
+     ":3: [greylist] delay: indented line continues the value; only listen, skip_clients, "
+     "trust_anchor and whitelist_* take more than one line"},
     {"key outside any section", "workers = 2\n", 0, ":1: workers: key outside any section"},
     {"key outside after comments", "; hello\n\n# x\nworkers = 2\n[server]\n", 0,
      ":4: workers: key outside any section"},
@@ -687,11 +822,11 @@ static const struct bad_case bad_cases[] = {
     {"set twice across sections", "[server]\nworkers = 2\n[policy]\n[server]\nworkers = 2\n", 0,
      ":5: [server] workers: set twice (first on line 2)"},
     {"continuation of a scalar", "[server]\nworkers = 2\n   3\n", 0,
-     ":3: [server] workers: indented line continues the value; only listen, skip_clients and "
-     "trust_anchor take more than one line"},
+     ":3: [server] workers: indented line continues the value; only listen, skip_clients, "
+     "trust_anchor and whitelist_* take more than one line"},
     {"indented key after a key", "[server]\nworkers = 2\n  io_threads = 2\n", 0,
-     ":3: [server] workers: indented line continues the value; only listen, skip_clients and "
-     "trust_anchor take more than one line"},
+     ":3: [server] workers: indented line continues the value; only listen, skip_clients, "
+     "trust_anchor and whitelist_* take more than one line"},
     {"section without ]", "[server\nworkers = 2\n", 0, ":1: syntax error: \"[\" without \"]\""},
     {"section ] after comment", "[server ;x]\n", 0, ":1: syntax error: \"[\" without \"]\""},
     {"no equals", "[server]\nworkers\n", 0,
@@ -939,7 +1074,7 @@ int main(void)
         cmocka_unit_test(test_defaults),        cmocka_unit_test(test_empty_file_is_defaults),
         cmocka_unit_test(test_good_values),     cmocka_unit_test(test_string_values),
         cmocka_unit_test(test_skip_clients),    cmocka_unit_test(test_listen_good),
-        cmocka_unit_test(test_dns_spf_values),
+        cmocka_unit_test(test_dns_spf_values),  cmocka_unit_test(test_greylist_values),
         cmocka_unit_test(test_listen_repeated), cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_long_lines),      cmocka_unit_test(test_unreadable),
         cmocka_unit_test(test_load_stream),     cmocka_unit_test(test_parse_duration),
