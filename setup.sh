@@ -3,17 +3,19 @@
 #   ./setup.sh run    install build dependencies, build, run greyspfd in the foreground with
 #                     packaging/greyspf.conf.example (listens on 127.0.0.1:10023)
 #   ./setup.sh test   install build and test dependencies, build, run every test with ctest
-#                     (normal -Werror build: all tiers; ASan+UBSan and TSan builds: unit and
-#                     fuzz-corpus replay; a libFuzzer build runs each fuzz target briefly)
+#                     (normal -Werror build: all tiers; ASan+UBSan and TSan builds: unit,
+#                     replay and integration; the .deb built, installed, checked and purged;
+#                     a libFuzzer build runs each fuzz target briefly)
 # Options for test: --quick (normal build only), --label L (ctest -L L).
 set -euo pipefail
 cd "$(dirname "$0")"
 JOBS=$(nproc)
 
 BUILD_DEPS=(build-essential cmake pkg-config libinih-dev libjemalloc-dev libcmocka-dev
-    libunbound-dev librocksdb-dev dns-root-data)
+    libunbound-dev librocksdb-dev libpcre2-dev dns-root-data)
 TEST_DEPS=(clang libclang-rt-14-dev python3 python3-dnslib python3-yaml ldnsutils iproute2
-    util-linux procps curl swaks postfix prometheus)
+    util-linux procps curl swaks postfix prometheus dpkg-dev debhelper fakeroot lintian
+    systemd man-db)
 
 apt_install() {
     local missing=()
@@ -75,6 +77,7 @@ test)
         (cd build-asan && ctest --output-on-failure -j "$JOBS" -L 'unit|fuzz|replay|integration')
         build build-tsan -DWERROR=ON -DSANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo
         (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j "$JOBS" -L 'unit|integration')
+        sh tests/packaging/deb_test.sh
         CC=clang build build-fuzz -DFUZZ=ON -DSANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug
         for f in build-fuzz/tests/fuzz/fuzz_*; do
             [ -x "$f" ] || continue
