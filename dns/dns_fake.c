@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "engine/base/alloc.h"
+#include "engine/base/hex.h"
 #include "engine/base/log.h"
 
 #define FAKE_NAME_MAX 1024 /* zone names may be odd; the front end limits queries */
@@ -399,18 +400,6 @@ static int lex_error(struct lex *x, const char *fmt, ...)
     return -1;
 }
 
-/* hexval - value of a hex digit or -1 */
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* next_token - the next token into out[0..*len) (cap bytes, NUL added); 1 found, 0 at the
  * end of the line, -1 on error. *quoted says whether it was a quoted string. */
 static int next_token(struct lex *x, char *out, size_t cap, size_t *len, bool *quoted)
@@ -457,8 +446,8 @@ static int next_token(struct lex *x, char *out, size_t cap, size_t *len, bool *q
                 c = '\r';
                 break;
             case 'x': {
-                int h1 = x->p < x->end ? hexval(x->p[0]) : -1;
-                int h2 = x->p + 1 < x->end ? hexval(x->p[1]) : -1;
+                int h1 = x->p < x->end ? hex_value(x->p[0]) : -1;
+                int h2 = x->p + 1 < x->end ? hex_value(x->p[1]) : -1;
                 if (h1 < 0 || h2 < 0)
                     return lex_error(x, "bad \\x escape (two hex digits)");
                 c = (char)(h1 * 16 + h2);

@@ -4,6 +4,7 @@
  * written before control_start and only read afterwards. */
 #include "engine/control.h"
 #include "engine/base/alloc.h"
+#include "engine/base/hex.h"
 #include "engine/base/log.h"
 
 #include <errno.h>
@@ -81,17 +82,6 @@ int control_fail(struct control_out *o, const char *fmt, ...)
     return -1;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int control_decode_args(char *line, char **argv, int max, bool *json)
 {
     int argc = 0;
@@ -101,7 +91,7 @@ int control_decode_args(char *line, char **argv, int max, bool *json)
         char *w = tok;
         for (char *r = tok; *r; r++) {
             if (*r == '%') {
-                int hi = hexval(r[1]), lo = hi >= 0 ? hexval(r[2]) : -1;
+                int hi = hex_value(r[1]), lo = hi >= 0 ? hex_value(r[2]) : -1;
                 if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                     return -1;
                 *w++ = (char)(hi * 16 + lo);

@@ -128,26 +128,6 @@ int spf_result_parse(const char *s)
 
 /* --- small helpers ------------------------------------------------------------------- */
 
-/* type_name - DNS type for traces and problems */
-static const char *type_name(enum dns_type t)
-{
-    switch (t) {
-    case DNS_T_A:
-        return "A";
-    case DNS_T_PTR:
-        return "PTR";
-    case DNS_T_MX:
-        return "MX";
-    case DNS_T_TXT:
-        return "TXT";
-    case DNS_T_AAAA:
-        return "AAAA";
-    case DNS_T_SPF:
-        return "SPF";
-    }
-    return "TYPE?";
-}
-
 /* status_name - DNS status for traces and problems */
 static const char *status_name(enum dns_status s)
 {
@@ -311,7 +291,7 @@ static const struct dns_answer *answer(struct ev *e, unsigned depth, const char 
 {
     struct spf_memo_slot *sl = spf_memo_slot(e->m, name, type, want);
     if (!sl->ans && want == SPF_MEMO_NEED)
-        TRACE(e, depth + 1, "waiting for %s %s", type_name(type), shown(e, name));
+        TRACE(e, depth + 1, "waiting for %s %s", dns_type_name(type), shown(e, name));
     return sl->ans;
 }
 
@@ -532,7 +512,7 @@ static int eval_addresses(struct ev *e, const struct spf_mech *m, const char *ta
         return EV_PENDING;
     use(e, ans);
     if (dns_failed(ans->status)) {
-        set_problem(e, "%s %s: %s", type_name(t), shown(e, target), status_name(ans->status));
+        set_problem(e, "%s %s: %s", dns_type_name(t), shown(e, target), status_name(ans->status));
         return SPF_RESULT_TEMPERROR;
     }
     if (ans->status != DNS_OK)
@@ -578,7 +558,7 @@ static int eval_mx(struct ev *e, const struct spf_mech *m, const char *target, u
             continue; /* only ever use answers in evaluation order */
         use(e, aa);
         if (dns_failed(aa->status)) {
-            set_problem(e, "%s %s (MX of %s): %s", type_name(e->atype), shown(e, x),
+            set_problem(e, "%s %s (MX of %s): %s", dns_type_name(e->atype), shown(e, x),
                         shown(e, target), status_name(aa->status));
             return SPF_RESULT_TEMPERROR;
         }
