@@ -88,6 +88,10 @@ int control_decode_args(char *line, char **argv, int max, bool *json)
     *json = false;
     char *save = NULL;
     for (char *tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        if (strcmp(tok, "--json") == 0) { /* the flag as written; "%2D%2Djson" is data */
+            *json = true;
+            continue;
+        }
         char *w = tok;
         for (char *r = tok; *r; r++) {
             if (*r == '%') {
@@ -101,10 +105,6 @@ int control_decode_args(char *line, char **argv, int max, bool *json)
             }
         }
         *w = '\0';
-        if (strcmp(tok, "--json") == 0) {
-            *json = true;
-            continue;
-        }
         if (argc == max)
             return -1;
         argv[argc++] = tok;

@@ -12,9 +12,13 @@
 #define STRIPES 64
 #define BUCKETS_PER_STRIPE 1024
 
+struct lru_link {
+    struct lru_link *prev, *next;
+};
+
 struct entry {
+    struct lru_link lru;       /* stripe LRU list, most recent at the tail; first member */
     struct entry *hnext;       /* bucket chain */
-    struct entry *prev, *next; /* stripe LRU list, most recent at the tail */
     uint64_t hash;
     int64_t expires_s;
     enum spf_result result;
@@ -26,10 +30,16 @@ struct entry {
     char data[]; /* key bytes, then the strings */
 };
 
+/* entry_of - the entry whose lru link this is (the link is its first member) */
+static struct entry *entry_of(struct lru_link *l)
+{
+    return (struct entry *)(void *)l;
+}
+
 struct stripe {
     alignas(64) pthread_mutex_t mu;
     struct entry *buckets[BUCKETS_PER_STRIPE];
-    struct entry lru; /* sentinel */
+    struct lru_link lru; /* sentinel */
     size_t n;
     uint64_t hits, misses;
 };
@@ -92,11 +102,11 @@ void spf_cache_destroy(struct spf_cache *c)
         return;
     for (int i = 0; i < STRIPES; i++) {
         struct stripe *s = &c->stripes[i];
-        struct entry *e = s->lru.next;
-        while (e != &s->lru) {
-            struct entry *next = e->next;
-            free(e);
-            e = next;
+        struct lru_link *l = s->lru.next;
+        while (l != &s->lru) {
+            struct lru_link *next = l->next;
+            free(entry_of(l));
+            l = next;
         }
         pthread_mutex_destroy(&s->mu);
     }
@@ -105,16 +115,16 @@ void spf_cache_destroy(struct spf_cache *c)
 
 static void lru_unlink(struct entry *e)
 {
-    e->prev->next = e->next;
-    e->next->prev = e->prev;
+    e->lru.prev->next = e->lru.next;
+    e->lru.next->prev = e->lru.prev;
 }
 
 static void lru_push(struct stripe *s, struct entry *e)
 {
-    e->prev = s->lru.prev;
-    e->next = &s->lru;
-    s->lru.prev->next = e;
-    s->lru.prev = e;
+    e->lru.prev = s->lru.prev;
+    e->lru.next = &s->lru;
+    s->lru.prev->next = &e->lru;
+    s->lru.prev = &e->lru;
 }
 
 /* entry_remove - unlink e from its hash chain and the LRU list, and free it */
@@ -227,7 +237,7 @@ void spf_cache_put(struct spf_cache *c, const struct spf_query *q, int64_t now_s
     if (old)
         entry_remove(s, old);
     while (s->n >= c->max_per_stripe)
-        entry_remove(s, s->lru.next);
+        entry_remove(s, entry_of(s->lru.next));
     struct entry **b = &s->buckets[(e->hash >> 8) % BUCKETS_PER_STRIPE];
     e->hnext = *b;
     *b = e;
