@@ -201,8 +201,8 @@ int greylist_record_decode(const void *val, size_t len, struct greylist_record *
     r->state = (enum greylist_state)p[1];
     r->first_seen_s = (int64_t)le64(p + 2);
     r->last_seen_s = (int64_t)le64(p + 10);
-    r->passes = (uint32_t)p[18] | (uint32_t)p[19] << 8 | (uint32_t)p[20] << 16 |
-                (uint32_t)p[21] << 24;
+    r->passes =
+        (uint32_t)p[18] | (uint32_t)p[19] << 8 | (uint32_t)p[20] << 16 | (uint32_t)p[21] << 24;
     return 0;
 }
 
@@ -247,8 +247,7 @@ static bool srs0_body(const char *s, size_t n, const char **dom, size_t *dn, con
 static bool srs_decode(const char *l, size_t n, const char **dom, size_t *dn, const char **loc,
                        size_t *ln)
 {
-    if (n < 6 || (!has_prefix(l, n, "srs0") && !has_prefix(l, n, "srs1")) ||
-        !strchr("=+-", l[4]))
+    if (n < 6 || (!has_prefix(l, n, "srs0") && !has_prefix(l, n, "srs1")) || !strchr("=+-", l[4]))
         return false;
     const char *body = l + 5;
     size_t bn = n - 5;
@@ -559,12 +558,13 @@ int greylist_check(struct kv *kv, const struct greylist_params *p, const struct 
         int rc = count(out, false, kv_get(kv, akey, alen, now_s, v, sizeof(v), &vlen, NULL));
         if (rc != 0 && rc != KV_ERR_NOTFOUND && rc != KV_ERR_TOOSMALL)
             return rc;
-        if (rc == 0 && greylist_record_decode(v, vlen, &r) == 0 &&
-            r.state == GREYLIST_STATE_AWL && r.passes >= p->awl_after) {
+        if (rc == 0 && greylist_record_decode(v, vlen, &r) == 0 && r.state == GREYLIST_STATE_AWL &&
+            r.passes >= p->awl_after) {
             out->verdict = GREYLIST_AWL;
             out->passes = r.passes;
             if (now_s >= r.last_seen_s + GREYLIST_AWL_REFRESH_S)
-                out->awl_err = count(out, true, kv_update(kv, akey, alen, now_s, awl_refresh_cb, &x));
+                out->awl_err =
+                    count(out, true, kv_update(kv, akey, alen, now_s, awl_refresh_cb, &x));
             return 0;
         }
     }
@@ -583,11 +583,11 @@ int greylist_check(struct kv *kv, const struct greylist_params *p, const struct 
     return 0;
 }
 
-/* --- the per-install hash key ------------------------------------------------------------------ */
+/* --- the per-install hash key ------------------------------------------------------------------
+ */
 
 /* read_key - exactly 16 bytes from path: 0, -1 (absent: errno ENOENT) or -2 (bad) */
-static int read_key(const char *path, uint8_t key[GREYLIST_HASH_KEY_LEN], char *err,
-                    size_t errlen)
+static int read_key(const char *path, uint8_t key[GREYLIST_HASH_KEY_LEN], char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
@@ -600,8 +600,9 @@ static int read_key(const char *path, uint8_t key[GREYLIST_HASH_KEY_LEN], char *
     ssize_t n = read(fd, buf, sizeof(buf));
     close(fd);
     if (n != GREYLIST_HASH_KEY_LEN) {
-        snprintf(err, errlen, "%s: %zd bytes, want exactly %d (remove it to make a new key: "
-                              "every hashed record is then forgotten)",
+        snprintf(err, errlen,
+                 "%s: %zd bytes, want exactly %d (remove it to make a new key: "
+                 "every hashed record is then forgotten)",
                  path, n, GREYLIST_HASH_KEY_LEN);
         return -2;
     }

@@ -47,12 +47,12 @@ struct kv;
 #define GREYLIST_KEY_RECIPIENT (1u << 2)
 #define GREYLIST_KEY_ALL (GREYLIST_KEY_CLIENT | GREYLIST_KEY_SENDER | GREYLIST_KEY_RECIPIENT)
 
-#define GREYLIST_PART_MAX 512  /* bytes of a sender/recipient/domain in a key */
+#define GREYLIST_PART_MAX 512 /* bytes of a sender/recipient/domain in a key */
 #define GREYLIST_KEY_MAX (2 + 4 + GREYLIST_PART_MAX + 1 + GREYLIST_PART_MAX + 1 + GREYLIST_PART_MAX)
 #define GREYLIST_HASH_KEY_LEN 16
 #define GREYLIST_RECORD_VERSION 1
 #define GREYLIST_RECORD_SIZE 22
-#define GREYLIST_AWL_REFRESH_S 3600 /* an AWL record's last_seen is rewritten at most this often */
+#define GREYLIST_AWL_REFRESH_S 3600 /* AWL records: last_seen rewritten at most hourly */
 
 enum greylist_state { GREYLIST_STATE_PENDING = 0, GREYLIST_STATE_PASSED, GREYLIST_STATE_AWL };
 
@@ -65,28 +65,28 @@ struct greylist_record {
 
 /* struct greylist_params - the configuration, in seconds */
 struct greylist_params {
-    int64_t delay_s;          /* a retry passes this long after the first attempt */
-    int64_t retry_window_s;   /* ... and before this long after it (> delay_s) */
-    int64_t max_age_s;        /* passed and AWL records live this long since last seen */
-    unsigned key_parts;       /* GREYLIST_KEY_* bits */
-    unsigned prefix_v4;       /* client network: 0..32 */
-    unsigned prefix_v6;       /* 0..128 */
-    bool key_by_spf_domain;   /* use input.spf_domain (when set) as the client part */
+    int64_t delay_s;        /* a retry passes this long after the first attempt */
+    int64_t retry_window_s; /* ... and before this long after it (> delay_s) */
+    int64_t max_age_s;      /* passed and AWL records live this long since last seen */
+    unsigned key_parts;     /* GREYLIST_KEY_* bits */
+    unsigned prefix_v4;     /* client network: 0..32 */
+    unsigned prefix_v6;     /* 0..128 */
+    bool key_by_spf_domain; /* use input.spf_domain (when set) as the client part */
     bool normalize_sender;
-    unsigned awl_after;       /* passed triplets that whitelist a network; 0: no AWL */
-    const uint8_t *hash_key;  /* GREYLIST_HASH_KEY_LEN bytes: hashed keys; NULL: plain keys */
+    unsigned awl_after;      /* passed triplets that whitelist a network; 0: no AWL */
+    const uint8_t *hash_key; /* GREYLIST_HASH_KEY_LEN bytes: hashed keys; NULL: plain keys */
 };
 
 /* struct greylist_input - one request; strings are borrowed, need no NUL */
 struct greylist_input {
-    const struct ip_addr *client;     /* the client address; NULL: no network part (and no
-                                       * AWL) - the caller should rather not greylist */
+    const struct ip_addr *client; /* the client address; NULL: no network part (and no
+                                   * AWL) - the caller should rather not greylist */
     const char *sender;
     size_t sender_len;
     const char *recipient;
     size_t recipient_len;
-    const char *spf_domain;           /* domain whose SPF result for MAIL FROM is pass, or
-                                       * NULL (NUL-terminated) */
+    const char *spf_domain; /* domain whose SPF result for MAIL FROM is pass, or
+                             * NULL (NUL-terminated) */
 };
 
 enum greylist_verdict {
@@ -99,10 +99,10 @@ enum greylist_verdict {
 
 struct greylist_result {
     enum greylist_verdict verdict;
-    int64_t left_s;       /* NEW, EARLY: seconds until a retry passes */
-    int64_t delayed_s;    /* PASSED: seconds since the first attempt */
-    uint32_t passes;      /* the record's passes after this request */
-    int awl_err;          /* 0, or the KV_ERR_* of updating the AWL count (the verdict stands) */
+    int64_t left_s;    /* NEW, EARLY: seconds until a retry passes */
+    int64_t delayed_s; /* PASSED: seconds since the first attempt */
+    uint32_t passes;   /* the record's passes after this request */
+    int awl_err;       /* 0, or the KV_ERR_* of updating the AWL count (the verdict stands) */
     /* store calls made (set on error returns too, for metrics): */
     unsigned kv_gets, kv_updates;
     unsigned kv_get_errors, kv_update_errors;

@@ -35,16 +35,16 @@ struct str_set {
 };
 
 struct wl_list {
-    struct cidr_set ips;   /* clients: addresses and networks */
-    struct str_set names;  /* clients: names; recipients: domains */
-    struct str_set addrs;  /* recipients: "user@domain" and "user@" */
-    pcre2_code **rx;       /* regexes in file order */
+    struct cidr_set ips;  /* clients: addresses and networks */
+    struct str_set names; /* clients: names; recipients: domains */
+    struct str_set addrs; /* recipients: "user@domain" and "user@" */
+    pcre2_code **rx;      /* regexes in file order */
     size_t n_rx, cap_rx;
-    size_t count;          /* entries added (duplicates included) */
+    size_t count; /* entries added (duplicates included) */
 };
 
 struct greylist_wl {
-    struct wl_list l[2];   /* by enum greylist_wl_kind */
+    struct wl_list l[2];       /* by enum greylist_wl_kind */
     pcre2_match_context *mctx; /* limits; read-only while matching */
 };
 
@@ -327,8 +327,8 @@ static int parse_line(struct parse_ctx *pc, const char *s, size_t n)
 int greylist_wl_parse(struct greylist_wl *wl, enum greylist_wl_kind kind, const char *name,
                       const char *text, size_t len, char *err, size_t errlen)
 {
-    struct parse_ctx pc = {.wl = wl, .l = &wl->l[kind], .kind = kind, .name = name,
-                           .err = err, .errlen = errlen};
+    struct parse_ctx pc = {
+        .wl = wl, .l = &wl->l[kind], .kind = kind, .name = name, .err = err, .errlen = errlen};
     int r = 0;
     size_t off = 0;
     while (off < len && r == 0) {

@@ -140,8 +140,9 @@ static const char *x_greylist(const struct grey_stage *g, struct arena *a, int64
     const char *host = g->cfg->spf_authserv_id ? g->cfg->spf_authserv_id : "localhost";
     size_t n = 160 + strlen(host);
     char *h = arena_alloc(a, n);
-    snprintf(h, n, "X-Greylist: delayed %lld seconds by greyspf-%s at %s; %s, %02d %s %04d "
-                   "%02d:%02d:%02d +0000",
+    snprintf(h, n,
+             "X-Greylist: delayed %lld seconds by greyspf-%s at %s; %s, %02d %s %04d "
+             "%02d:%02d:%02d +0000",
              (long long)delayed_s, GREYSPF_VERSION, host, days[tm.tm_wday % 7], tm.tm_mday,
              months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
     return h;

@@ -9,7 +9,8 @@
 # client use). Its recipient restrictions end in check_policy_service aimed at greyspfd on
 # 127.0.0.1:<random port>. greyspfd skips client 127.0.0.2 (DUNNO) and REJECTs all others.
 # Steps: accept+deliver, reject, decision log lines, policy down -> 451 (fail closed),
-# restart on the same port, SIGHUP reload + an smtp-source burst of 50 messages.
+# restart on the same port, SIGHUP reload + an smtp-source burst of 50 messages, greylisting
+# enabled by SIGHUP (450 4.7.1, accepted after a 2 s delay, a whitelisted client at once).
 # Every recipient is unique per step so log lines can be tied to the step that caused them.
 # GREYSPF_E2E_KEEP=1 keeps the temp dir (and says where) instead of removing it.
 set -euo pipefail
@@ -107,7 +108,15 @@ expect_delivered() {
 	expect_eq "messages in $T/vmail after ${DELIVERY_WAIT_S}s wait" "$(delivered)" "$1"
 }
 
-write_conf() { # write_conf SKIP_CLIENTS
+# write_conf SKIP_CLIENTS [GREYLIST_KEYS] - with GREYLIST_KEYS (lines for [greylist]),
+# greylisting is on and requests no stage decides get DUNNO instead of the step-2 REJECT.
+write_conf() {
+	local default_action="REJECT 5.7.1 greyspf e2e: refused" greylist="enabled = no"
+	if [ -n "${2:-}" ]; then
+		default_action=DUNNO
+		greylist="enabled = yes
+$2"
+	fi
 	cat >"$T/greyspf.conf" <<EOF
 [server]
 listen = inet:127.0.0.1:$POLICY_PORT
@@ -119,11 +128,11 @@ metrics =
 skip_loopback = no
 skip_clients = $1
 skip_action = DUNNO
-default_action = REJECT 5.7.1 greyspf e2e: refused
+default_action = $default_action
 [spf]
 enabled = no
 [greylist]
-enabled = no
+$greylist
 EOF
 }
 
@@ -363,7 +372,45 @@ expect_eq "greyspfd log lines with 127.0.0.1, burst@example.net, DUNNO" \
 	"$(decision_lines 127.0.0.1 burst@example.net 'DUNNO')" "$BURST"
 log "step 6 ok: $BURST sent and delivered in $((SECONDS - t0))s ($((SECONDS))s)"
 
-# ---- step 7: clean shutdown -------------------------------------------------------------
-STEP="7 shutdown"
+# ---- step 7: greylisting, enabled by SIGHUP ----------------------------------------------
+# A new triplet from 127.0.0.5 gets 450 4.7.1 (DEFER_IF_PERMIT), the same triplet after the
+# 2 s delay is accepted and delivered, and a client on the whitelist file (127.0.0.4) is
+# accepted at once. The store is opened by the reload (greylisting was off at start).
+STEP="7 greylisting"
+printf '# greyspf e2e whitelist\n127.0.0.4\n' >"$T/greylist_clients"
+write_conf "127.0.0.1 127.0.0.2" "delay = 2s
+whitelist_clients = $T/greylist_clients"
+kill -HUP "$GPID"
+greylisting() {
+	smtp 127.0.0.5 s7probe@example.net --quit-after RCPT
+	[[ $RCPT_REPLY == "450 "* ]]
+}
+wait_for "$START_WAIT_S" greylisting ||
+	fail "RCPT reply from 127.0.0.5 ${START_WAIT_S}s after SIGHUP: got '$RCPT_REPLY', want 450"
+before=$(delivered)
+smtp 127.0.0.5 s7a@example.net
+t_first=$SECONDS
+expect_eq "RCPT reply to a new triplet" "$RCPT_REPLY" \
+	"450 4.7.1 <s7a@example.net>: Recipient address rejected: Greylisted, please try again in 2 seconds"
+expect_eq "end-of-data reply after 450" "$DATA_REPLY" ""
+smtp 127.0.0.4 s7w@example.net
+expect_match "RCPT reply from whitelisted 127.0.0.4" "$RCPT_REPLY" '^250 2\.1\.5 '
+expect_match "end-of-data reply from whitelisted 127.0.0.4" "$DATA_REPLY" '^250 2\.0\.0 Ok: queued as '
+sleep 2.2
+smtp 127.0.0.5 s7a@example.net
+expect_match "RCPT reply to the retry after $((SECONDS - t_first))s" "$RCPT_REPLY" '^250 2\.1\.5 '
+expect_match "end-of-data reply to the retry" "$DATA_REPLY" '^250 2\.0\.0 Ok: queued as '
+expect_delivered $((before + 2))
+expect_eq "greyspfd log lines with 127.0.0.5, s7a@example.net, greylist=new" \
+	"$(decision_lines 127.0.0.5 s7a@example.net 'greylist=new left=2')" 1
+expect_eq "greyspfd log lines with 127.0.0.5, s7a@example.net, greylist=passed" \
+	"$(decision_lines 127.0.0.5 s7a@example.net 'greylist=passed delayed=')" 1
+expect_eq "greyspfd log lines with 127.0.0.4, s7w@example.net, greylist=whitelisted" \
+	"$(decision_lines 127.0.0.4 s7w@example.net 'greylist=whitelisted')" 1
+[ -d "$T/state/greylist" ] || fail "greylist store: got no $T/state/greylist, want one"
+log "step 7 ok: 450 4.7.1, accepted after the delay, whitelisted at once ($((SECONDS))s)"
+
+# ---- step 8: clean shutdown -------------------------------------------------------------
+STEP="8 shutdown"
 stop_greyspfd
 log "PASS in ${SECONDS}s"

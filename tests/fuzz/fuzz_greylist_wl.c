@@ -16,10 +16,14 @@
 #include <string.h>
 #include <strings.h>
 
-/* looks_like_address - entries the clients parser may read as IPs or networks */
+/* looks_like_address - entries the clients parser may read as IPs or networks (t[0..n) has
+ * no NUL after it) */
 static bool looks_like_address(const char *t, size_t n)
 {
-    if (strspn(t, "0123456789./") >= n)
+    size_t k = 0;
+    while (k < n && (isdigit((unsigned char)t[k]) || t[k] == '.' || t[k] == '/'))
+        k++;
+    if (k == n)
         return true;
     const char *c = memchr(t, ':', n);
     return c && memchr(c + 1, ':', n - (size_t)(c + 1 - t)) != NULL;
@@ -32,23 +36,32 @@ static void check_entry(const struct greylist_wl *wl, bool recipients, const cha
     if (n >= 3 && t[0] == '/' && t[n - 1] == '/')
         return; /* a regex */
     if (!recipients) {
-        if (looks_like_address(t, n) || (n == 7 && strncasecmp(t, "unknown", 7) == 0))
+        size_t m = n; /* "unknown" (Postfix: no verified name) matches nothing, dotted too */
+        while (m > 1 && t[m - 1] == '.')
+            m--;
+        if (looks_like_address(t, n) || (m == 7 && strncasecmp(t, "unknown", 7) == 0))
             return;
-        FUZZ_CHECK(greylist_wl_match_client(wl, NULL, t, n, NULL), "client name \"%.*s\" listed "
-                   "but not matched", (int)n, t);
+        FUZZ_CHECK(greylist_wl_match_client(wl, NULL, t, n, NULL),
+                   "client name \"%.*s\" listed "
+                   "but not matched",
+                   (int)n, t);
         return;
     }
     if (memchr(t, '@', n)) {
-        FUZZ_CHECK(greylist_wl_match_recipient(wl, t, n), "address \"%.*s\" listed but not "
-                   "matched", (int)n, t);
+        FUZZ_CHECK(greylist_wl_match_recipient(wl, t, n),
+                   "address \"%.*s\" listed but not "
+                   "matched",
+                   (int)n, t);
         return;
     }
     while (n > 1 && t[n - 1] == '.')
         n--;
     memcpy(probe, "x@", 2);
     memcpy(probe + 2, t, n);
-    FUZZ_CHECK(greylist_wl_match_recipient(wl, probe, n + 2), "domain \"%.*s\" listed but "
-               "\"%.*s\" not matched", (int)n, t, (int)(n + 2), probe);
+    FUZZ_CHECK(greylist_wl_match_recipient(wl, probe, n + 2),
+               "domain \"%.*s\" listed but "
+               "\"%.*s\" not matched",
+               (int)n, t, (int)(n + 2), probe);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

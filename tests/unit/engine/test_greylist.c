@@ -275,8 +275,8 @@ static void test_hashed_keys(void **state)
     /* another install key: another key for the same triplet */
     char k1[GREYLIST_KEY_MAX], k2[GREYLIST_KEY_MAX];
     struct ip_addr a = ip(alice.client);
-    struct greylist_input in = {&a, alice.sender, strlen(alice.sender), alice.rcpt,
-                                strlen(alice.rcpt), NULL};
+    struct greylist_input in = {&a,         alice.sender,       strlen(alice.sender),
+                                alice.rcpt, strlen(alice.rcpt), NULL};
     size_t n1 = greylist_triplet_key(&p, &in, k1);
     key[0] ^= 1;
     size_t n2 = greylist_triplet_key(&p, &in, k2);
@@ -410,7 +410,8 @@ static const struct key_case key_cases[] = {
      NULL, "t/192.0.2.0/24|a@example.org|bob@example.net"},
     {"v4 /32", GREYLIST_KEY_ALL, 32, 64, true, "192.0.2.77", "a@b", "c@d", NULL,
      "t/192.0.2.77/32|a@b|c@d"},
-    {"v4 /0", GREYLIST_KEY_ALL, 0, 64, true, "192.0.2.77", "a@b", "c@d", NULL, "t/0.0.0.0/0|a@b|c@d"},
+    {"v4 /0", GREYLIST_KEY_ALL, 0, 64, true, "192.0.2.77", "a@b", "c@d", NULL,
+     "t/0.0.0.0/0|a@b|c@d"},
     {"v6 /64", GREYLIST_KEY_ALL, 24, 64, true, "2001:db8:1:2:3:4:5:6", "a@b", "c@d", NULL,
      "t/2001:db8:1:2::/64|a@b|c@d"},
     {"v6 /48", GREYLIST_KEY_ALL, 24, 48, true, "2001:db8:1:2:3:4:5:6", "a@b", "c@d", NULL,
@@ -441,8 +442,8 @@ static void test_keys(void **state)
         p.prefix_v6 = c->v6;
         p.key_by_spf_domain = c->by_spf;
         struct ip_addr a = ip(c->client);
-        struct greylist_input in = {&a, c->sender, strlen(c->sender), c->rcpt, strlen(c->rcpt),
-                                    c->spf};
+        struct greylist_input in = {&a,      c->sender,       strlen(c->sender),
+                                    c->rcpt, strlen(c->rcpt), c->spf};
         char key[GREYLIST_KEY_MAX + 1], shown[GREYLIST_KEY_MAX + 1];
         size_t n = greylist_triplet_key(&p, &in, key);
         for (size_t k = 0; k < n; k++)
@@ -486,8 +487,8 @@ static void test_record_codec(void **state)
     struct kv *kv = kv_open_memory();
     char key[GREYLIST_KEY_MAX];
     struct ip_addr a = ip(alice.client);
-    struct greylist_input in = {&a, alice.sender, strlen(alice.sender), alice.rcpt,
-                                strlen(alice.rcpt), NULL};
+    struct greylist_input in = {&a,         alice.sender,       strlen(alice.sender),
+                                alice.rcpt, strlen(alice.rcpt), NULL};
     size_t n = greylist_triplet_key(&defaults, &in, key);
     assert_int_equal(kv_put(kv, key, n, "junk", 4, 0), 0);
     expect(check(kv, &defaults, &alice, T0), GREYLIST_NEW, 300);
@@ -529,7 +530,8 @@ static void test_text(void **state)
     assert_int_equal(greylist_text_check("a\tb", why, sizeof(why)), -1);
     greylist_text_expand("wait {seconds}s, see https://{domain}/grey", 42, "Ex.org\x01\"", 8, out,
                          sizeof(out));
-    assert_string_equal(out, "wait 42s, see https://Ex.org?" "?/grey");
+    assert_string_equal(out, "wait 42s, see https://Ex.org?"
+                             "?/grey");
     greylist_text_expand("{seconds}", -3, "", 0, out, sizeof(out));
     assert_string_equal(out, "0");
     greylist_text_expand("abcdefgh{seconds}", 12345, "", 0, out, 10);

@@ -74,8 +74,8 @@ static struct run ask(const struct pipeline *p, const char *state, const char *c
 #define CHECK_RUN(r, want_reply, want_notes)                                                       \
     do {                                                                                           \
         struct run r_ = (r);                                                                       \
-        if (strcmp(r_.reply, (want_reply)) != 0 || strcmp(r_.notes, (want_notes)) != 0)          \
-            fail_msg("line %d: got \"%s\" [%s], want \"%s\" [%s]", __LINE__, r_.reply, r_.notes,  \
+        if (strcmp(r_.reply, (want_reply)) != 0 || strcmp(r_.notes, (want_notes)) != 0)            \
+            fail_msg("line %d: got \"%s\" [%s], want \"%s\" [%s]", __LINE__, r_.reply, r_.notes,   \
                      (want_reply), (want_notes));                                                  \
     } while (0)
 
@@ -338,10 +338,10 @@ static void test_disabled(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defer_then_pass), cmocka_unit_test(test_action_and_text),
-        cmocka_unit_test(test_whitelists),      cmocka_unit_test(test_learning),
+        cmocka_unit_test(test_defer_then_pass),   cmocka_unit_test(test_action_and_text),
+        cmocka_unit_test(test_whitelists),        cmocka_unit_test(test_learning),
         cmocka_unit_test(test_x_greylist_header), cmocka_unit_test(test_fail_open),
-        cmocka_unit_test(test_spf_domain),      cmocka_unit_test(test_hash_keys),
+        cmocka_unit_test(test_spf_domain),        cmocka_unit_test(test_hash_keys),
         cmocka_unit_test(test_disabled),
     };
     return cmocka_run_group_tests(tests, NULL, kv_test_cleanup);

@@ -96,9 +96,8 @@ static void test_clients(void **state)
         const char *why = NULL;
         bool got = greylist_wl_match_client(wl, p->ip ? &a : NULL, p->name, strlen(p->name), &why);
         if (got != p->want || (got && strcmp(why, p->why) != 0)) {
-            print_error("client %s name \"%s\": got %d (%s), want %d (%s)\n",
-                        p->ip ? p->ip : "-", p->name, got, got ? why : "-", p->want,
-                        p->want ? p->why : "-");
+            print_error("client %s name \"%s\": got %d (%s), want %d (%s)\n", p->ip ? p->ip : "-",
+                        p->name, got, got ? why : "-", p->want, p->want ? p->why : "-");
             failures++;
         }
     }
@@ -166,14 +165,17 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-    {GREYLIST_WL_CLIENTS, "ok.example\nbad entry here\n", "t:2: \"bad entry here\": one entry per line, without spaces"},
+    {GREYLIST_WL_CLIENTS, "ok.example\nbad entry here\n",
+     "t:2: \"bad entry here\": one entry per line, without spaces"},
     {GREYLIST_WL_CLIENTS, "192.0.2.300\n", "t:1: \"192.0.2.300\" is not an IP address or network"},
-    {GREYLIST_WL_CLIENTS, "192.0.2.1/33\n", "t:1: \"192.0.2.1/33\" is not an IP address or network"},
-    {GREYLIST_WL_CLIENTS, "\n\n2001:db8::zz\n", "t:3: \"2001:db8::zz\" is not an IP address or network"},
-    {GREYLIST_WL_CLIENTS, "/a(b/\n",
-     "t:1: regex /a(b/: missing closing parenthesis at offset 3"},
+    {GREYLIST_WL_CLIENTS, "192.0.2.1/33\n",
+     "t:1: \"192.0.2.1/33\" is not an IP address or network"},
+    {GREYLIST_WL_CLIENTS, "\n\n2001:db8::zz\n",
+     "t:3: \"2001:db8::zz\" is not an IP address or network"},
+    {GREYLIST_WL_CLIENTS, "/a(b/\n", "t:1: regex /a(b/: missing closing parenthesis at offset 3"},
     {GREYLIST_WL_RECIPIENTS, "a\x01@b\n", "t:1: \"a\\x01@b\": control character"},
-    {GREYLIST_WL_RECIPIENTS, "x\n/[z-a]/\n", "t:2: regex /[z-a]/: range out of order in character class at offset 3"},
+    {GREYLIST_WL_RECIPIENTS, "x\n/[z-a]/\n",
+     "t:2: regex /[z-a]/: range out of order in character class at offset 3"},
 };
 
 static void test_errors(void **state)
