@@ -21,6 +21,7 @@
 #include "engine/base/log.h"
 #include "engine/greylist.h"
 #include "engine/greylist_wl.h"
+#include "engine/override.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -40,7 +41,8 @@
 #define QUOTE_MAX 96 /* sanitised value in a message, including "..." */
 
 /* Sections */
-enum section_id { SEC_NONE = -1, SEC_SERVER = 0, SEC_POLICY, SEC_DNS, SEC_SPF, SEC_GREYLIST };
+enum section_id { SEC_NONE = -1, SEC_SERVER = 0, SEC_POLICY, SEC_DNS, SEC_SPF, SEC_GREYLIST,
+                  SEC_OVERRIDE /* [override KIND VALUE]: not in section_names */ };
 static const char *const section_names[] = {"server", "policy", "dns", "spf", "greylist"};
 
 /* SPF result words in enum spf_result order (engine/spf.h keeps the same order) */
@@ -172,6 +174,27 @@ static const struct key_def keys[] = {
 #undef F
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
+/* [override KIND VALUE] keys, in enum override_key order; offsets into struct
+ * override_values */
+#define O(field) offsetof(struct override_values, field)
+static const struct key_def override_keys[OVERRIDE_KEYS] = {
+    {SEC_OVERRIDE, "greylist", KIND_BOOL, O(greylist), 0, 0, NULL},
+    {SEC_OVERRIDE, "greylist_delay", KIND_DURATION, O(greylist_delay_ms), 0, 86400000, "0..1d"},
+    {SEC_OVERRIDE, "spf", KIND_BOOL, O(spf), 0, 0, NULL},
+    {SEC_OVERRIDE, "spf_mail_from_reject", KIND_RESULTS, O(spf_mail_from[OVERRIDE_SET_REJECT]), 0,
+     0, NULL},
+    {SEC_OVERRIDE, "spf_mail_from_defer", KIND_RESULTS, O(spf_mail_from[OVERRIDE_SET_DEFER]), 0, 0,
+     NULL},
+    {SEC_OVERRIDE, "spf_mail_from_accept", KIND_RESULTS, O(spf_mail_from[OVERRIDE_SET_ACCEPT]), 0,
+     0, NULL},
+    {SEC_OVERRIDE, "spf_helo_reject", KIND_RESULTS, O(spf_helo[OVERRIDE_SET_REJECT]), 0, 0, NULL},
+    {SEC_OVERRIDE, "spf_helo_defer", KIND_RESULTS, O(spf_helo[OVERRIDE_SET_DEFER]), 0, 0, NULL},
+    {SEC_OVERRIDE, "spf_helo_accept", KIND_RESULTS, O(spf_helo[OVERRIDE_SET_ACCEPT]), 0, 0, NULL},
+    {SEC_OVERRIDE, "spf_reject_only_secure", KIND_BOOL, O(spf_reject_only_secure), 0, 0, NULL},
+    {SEC_OVERRIDE, "action", KIND_ACTION, O(action), 0, 0, NULL},
+};
+#undef O
+
 struct load_ctx {
     FILE *fp;
     const char *path;
@@ -183,6 +206,8 @@ struct load_ctx {
     bool have_pair;            /* a pair was seen in this section: indented lines continue it */
     bool cont;                 /* the current line is a continuation */
     unsigned set_line[N_KEYS]; /* line each key was first set on, 0: not set */
+    struct override *ovr;      /* SEC_OVERRIDE: the section's override (in c->overrides) */
+    const char *ovr_title;     /* SEC_OVERRIDE: "override KIND VALUE" for messages */
 };
 
 /* vfail - fill err with "path:line: [section] key: " + fmt (parts omitted when 0/NULL) */
@@ -198,7 +223,12 @@ vfail(struct load_ctx *lc, unsigned line, const char *key, const char *fmt, va_l
         n = (size_t)snprintf(m, size, "%s:%u: ", lc->path, line);
     else
         n = (size_t)snprintf(m, size, "%s: ", lc->path);
-    if (n < size && key && lc->section != SEC_NONE)
+    if (n < size && key && lc->section == SEC_OVERRIDE) {
+        char t[OVERRIDE_VALUE_MAX + 32];
+        n += (size_t)snprintf(m + n, size - n, "[%s] %s: ",
+                              log_sanitize(t, sizeof(t), lc->ovr_title, strlen(lc->ovr_title)),
+                              key);
+    } else if (n < size && key && lc->section != SEC_NONE)
         n += (size_t)snprintf(m + n, size - n, "[%s] %s: ", section_names[lc->section], key);
     else if (n < size && key)
         n += (size_t)snprintf(m + n, size - n, "%s: ", key);
@@ -600,10 +630,11 @@ static int set_grey_key(struct load_ctx *lc, const struct key_def *k, unsigned *
     return 0;
 }
 
-/* set_value - parse v for key k into lc->c; 0 or -1 (err filled) */
-static int set_value(struct load_ctx *lc, const struct key_def *k, const char *v)
+/* set_value - parse v for key k into the struct at base (lc->c, or an override's values);
+ * 0 or -1 (err filled) */
+static int set_value(struct load_ctx *lc, const struct key_def *k, void *base, const char *v)
 {
-    void *field = (char *)lc->c + k->off;
+    void *field = (char *)base + k->off;
     char q[QUOTE_MAX], why[256];
     uint64_t u;
     int r;
@@ -806,6 +837,74 @@ static const struct key_def *find_key(enum section_id section, const char *name)
     return NULL;
 }
 
+/* on_override_pair - a key = value in an [override ...] section; inih's return convention */
+static int on_override_pair(struct load_ctx *lc, const char *name, const char *value)
+{
+    char q[QUOTE_MAX];
+    struct override *o = lc->ovr;
+    const struct key_def *k = NULL;
+    for (size_t i = 0; i < OVERRIDE_KEYS; i++)
+        if (strcmp(override_keys[i].name, name) == 0)
+            k = &override_keys[i];
+    if (!k) {
+        fail_key(lc, 0, quote(q, name),
+                 "unknown key (an override sets greylist, greylist_delay, spf, spf_mail_from_*, "
+                 "spf_helo_*, spf_reject_only_secure or action)");
+        return 0;
+    }
+    unsigned ki = (unsigned)(k - override_keys);
+    if (lc->cont) {
+        fail_key(lc, 0, k->name, "indented line continues the value; override keys take one line");
+        return 0;
+    }
+    if (o->key_line[ki]) {
+        fail_key(lc, 0, k->name, "set twice (first on line %u)", o->key_line[ki]);
+        return 0;
+    }
+    o->key_line[ki] = lc->line;
+    if (set_value(lc, k, &o->v, value) != 0)
+        return 0;
+    o->v.set |= 1u << ki;
+    if (k->kind != KIND_RESULTS)
+        return 1;
+    /* one override's sets of an identity are disjoint, as the global ones are */
+    bool helo = ki >= OVERRIDE_KEY_SPF_HELO_REJECT;
+    unsigned first = helo ? OVERRIDE_KEY_SPF_HELO_REJECT : OVERRIDE_KEY_SPF_MAIL_FROM_REJECT;
+    const unsigned *sets = helo ? o->v.spf_helo : o->v.spf_mail_from;
+    for (unsigned j = first; j < first + 3; j++) {
+        unsigned both = sets[ki - first] & sets[j - first];
+        if (j == ki || !(o->v.set & (1u << j)) || !both)
+            continue;
+        fail_key(lc, 0, k->name, "%s is also in %s (line %u)", spf_words[__builtin_ctz(both)],
+                 override_keys[j].name, o->key_line[j]);
+        return 0;
+    }
+    return 1;
+}
+
+/* open_override - a section title "[override KIND VALUE]" (name[0..n)); false: err filled */
+static bool open_override(struct load_ctx *lc, const char *name, size_t n)
+{
+    char t[OVERRIDE_VALUE_MAX + 32], why[CONFIG_ERR_MAX / 2], value[OVERRIDE_VALUE_MAX];
+    enum override_kind kind;
+    log_sanitize(t, sizeof(t), name, n);
+    if (override_title_parse(name, n, &kind, value, sizeof(value), why, sizeof(why)) != 0) {
+        fail_line(lc, "[%s]: %s", t, why);
+        return false;
+    }
+    const struct override *dup = NULL;
+    struct override *o = override_set_add(lc->c->overrides, kind, value, lc->line, &dup);
+    if (!o) {
+        fail_line(lc, "[%s]: duplicate of the override on line %u", t, dup->line);
+        return false;
+    }
+    lc->ovr = o;
+    lc->ovr_title = o->title;
+    lc->section = SEC_OVERRIDE;
+    lc->have_pair = false;
+    return true;
+}
+
 /* on_pair - inih callback for each key = value (and continuation line) */
 static int on_pair(void *user, const char *section, const char *name, const char *value)
 {
@@ -822,6 +921,8 @@ static int on_pair(void *user, const char *section, const char *name, const char
         fail_key(lc, 0, quote(q, name), "key outside any section");
         return 0;
     }
+    if (lc->section == SEC_OVERRIDE)
+        return on_override_pair(lc, name, value);
     const struct key_def *k = find_key(lc->section, name);
     if (!k) {
         fail_key(lc, 0, quote(q, name), "unknown key");
@@ -847,10 +948,10 @@ static int on_pair(void *user, const char *section, const char *name, const char
         /* inih passes a continuation line without removing its inline comment */
         char *v = xstrdup(value);
         strip_inline_comment(v);
-        r = set_value(lc, k, v);
+        r = set_value(lc, k, lc->c, v);
         free(v);
     } else {
-        r = set_value(lc, k, value);
+        r = set_value(lc, k, lc->c, value);
     }
     return r == 0;
 }
@@ -889,6 +990,9 @@ static bool classify_line(struct load_ctx *lc, const char *line)
             return false;
         }
         size_t n = (size_t)(end - start - 1);
+        if (n >= 8 && memcmp(start + 1, "override", 8) == 0 &&
+            (n == 8 || start[9] == ' ' || start[9] == '\t'))
+            return open_override(lc, start + 1, n);
         for (int i = 0; i < N_SECTIONS; i++) {
             if (strlen(section_names[i]) == n && memcmp(section_names[i], start + 1, n) == 0) {
                 lc->section = (enum section_id)i;
@@ -1006,6 +1110,7 @@ static struct config *config_new(const char *path)
     c->greylist.wl = greylist_wl_create();
     c->greylist.action = xstrdup(CONFIG_GREYLIST_ACTION);
     c->greylist.text = xstrdup(CONFIG_GREYLIST_TEXT);
+    c->overrides = override_set_create();
     return c;
 }
 
@@ -1084,11 +1189,30 @@ static void check_greylist(struct load_ctx *lc)
                  "\"%s\" does not defer (use DEFER_IF_PERMIT, DEFER or a 4NN code)", g->action);
 }
 
+/* check_overrides - [override ...] constraints against the global keys */
+static void check_overrides(struct load_ctx *lc)
+{
+    const struct config *c = lc->c;
+    for (size_t i = 0; i < override_set_count(c->overrides) && !lc->failed; i++) {
+        const struct override *o = override_set_at(c->overrides, i);
+        unsigned line = o->key_line[OVERRIDE_KEY_GREYLIST_DELAY];
+        if (line && o->v.greylist_delay_ms >= c->greylist.retry_window_ms) {
+            lc->section = SEC_OVERRIDE;
+            lc->ovr_title = o->title;
+            fail_key(lc, line, override_keys[OVERRIDE_KEY_GREYLIST_DELAY].name,
+                     "must be shorter than [greylist] retry_window");
+        }
+    }
+}
+
 /* check_cross - constraints between keys, after the whole file */
 static void check_cross(struct load_ctx *lc)
 {
     const struct config *c = lc->c;
     check_greylist(lc);
+    if (lc->failed)
+        return;
+    check_overrides(lc);
     if (lc->failed)
         return;
     check_results_disjoint(lc, "mail_from", c->spf_mail_from_reject, c->spf_mail_from_defer,
@@ -1199,5 +1323,16 @@ void config_free(struct config *c)
     greylist_wl_destroy(c->greylist.wl);
     free(c->greylist.action);
     free(c->greylist.text);
+    override_set_destroy(c->overrides);
     free(c);
+}
+
+bool config_spf_used(const struct config *c)
+{
+    return c->spf_enabled || override_set_sets(c->overrides, OVERRIDE_KEY_SPF, true);
+}
+
+bool config_greylist_used(const struct config *c)
+{
+    return c->greylist.enabled || override_set_sets(c->overrides, OVERRIDE_KEY_GREYLIST, true);
 }

@@ -5,7 +5,10 @@
  * "<n>[smhdw]" ("90s 5m 2h 35d 1w"), a bare number is seconds; sizes accept "k" and "m".
  * Booleans: yes/no/true/false/on/off/1/0. Lists are whitespace- or comma-separated.
  * A struct config is immutable once loaded; reload builds a new one (config_load) and the
- * daemon swaps it in whole. */
+ * daemon swaps it in whole.
+ * [override KIND VALUE] sections (any number, anywhere in the file) change greylisting and
+ * SPF settings per recipient, sender or client; engine/override.h has their grammar, keys
+ * and precedence. Errors name the override: "file:line: [override client 10.0.0.0/8] key: ". */
 #ifndef GREYSPF_ENGINE_CONFIG_H
 #define GREYSPF_ENGINE_CONFIG_H
 #include <stdbool.h>
@@ -47,6 +50,7 @@ struct listen_spec {
 };
 
 struct greylist_wl;
+struct override_set;
 
 /* [greylist] - see greylist.h for the key layout and state machine */
 struct config_greylist {
@@ -131,6 +135,9 @@ struct config {
     uint64_t spf_cache_max_ttl_ms; /* cap on answer TTLs; default 10m */
 
     struct config_greylist greylist;
+
+    /* [override KIND VALUE] sections (never NULL; may be empty) */
+    struct override_set *overrides;
 };
 
 struct config_error {
@@ -146,6 +153,11 @@ struct config *config_load_stream(FILE *fp, const char *name, struct config_erro
 /* config_defaults - a config with every default and no file (path "(defaults)") */
 struct config *config_defaults(void);
 void config_free(struct config *c); /* NULL is a no-op */
+
+/* config_spf_used, config_greylist_used - whether the stage runs for some request: globally
+ * enabled, or an override turns it on (the daemon then needs its resolver / state store) */
+bool config_spf_used(const struct config *c);
+bool config_greylist_used(const struct config *c);
 
 /* config_parse_duration - "90s", "5m", "2h", "35d", "1w", "30" (s) -> ms. 0 or -1. */
 int config_parse_duration(const char *s, uint64_t *out_ms);

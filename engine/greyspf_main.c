@@ -11,6 +11,7 @@
 #include "engine/base/log.h"
 #include "engine/config.h"
 #include "engine/cidr.h"
+#include "engine/postgrey_import.h"
 #include "engine/spf.h"
 #include "engine/spf_check.h"
 
@@ -240,10 +241,16 @@ static void usage(FILE *f)
     fprintf(f, "usage: greyspf [-s SOCKET | -c CONFIG] COMMAND [ARGS...] [--json]\n"
                "local commands:\n"
                "  spf      evaluate SPF for one client/sender/HELO (greyspf spf --help)\n"
+               "  import-postgrey [-c CONFIG] [--dry-run] DUMP...\n"
+               "           load `db_dump -p` dumps of postgrey's databases into the\n"
+               "           greylisting store (greyspfd stopped; greyspf import-postgrey --help)\n"
                "  version  print the version\n"
                "commands of the running greyspfd (its control socket, default "
                CONFIG_DEFAULT_CONTROL "):\n"
                "  help     list them (status, and the greylisting commands)\n"
+               "  list [client=NET] [sender=A] [recipient=A] [state=S] [limit=N] | counts\n"
+               "  show|delete CLIENT SENDER RECIPIENT | delete client=NET\n"
+               "  whitelist add|remove client|recipient VALUE | whitelist list\n"
                "  -s SOCKET  the control socket; -c CONFIG  take it from [server] control\n");
 }
 
@@ -330,6 +337,7 @@ int main(int argc, char **argv)
 {
     const char *sock = CONFIG_DEFAULT_CONTROL;
     char *sock_from_cfg = NULL;
+    const char *cfg_path = NULL; /* a global -c, for import-postgrey too */
     int i = 1;
     while (i < argc && argv[i][0] == '-' && strcmp(argv[i], "--json") != 0) {
         if ((strcmp(argv[i], "-s") == 0 || strcmp(argv[i], "--socket") == 0) && i + 1 < argc) {
@@ -338,6 +346,7 @@ int main(int argc, char **argv)
         } else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
                    i + 1 < argc) {
             struct config_error e;
+            cfg_path = argv[i + 1];
             struct config *cfg = config_load(argv[i + 1], &e);
             if (!cfg) {
                 fprintf(stderr, "greyspf: %s\n", e.msg);
@@ -369,6 +378,22 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "spf") == 0)
         return cmd_spf(argc - 1, argv + 1);
+    if (strcmp(argv[1], "import-postgrey") == 0) {
+        /* "greyspf -c CONF import-postgrey ..." = "greyspf import-postgrey -c CONF ..." */
+        char **args = xcalloc((size_t)argc + 3, sizeof(*args));
+        int n = 0;
+        args[n++] = argv[1];
+        if (cfg_path) {
+            args[n++] = (char *)"-c";
+            args[n++] = (char *)cfg_path;
+        }
+        for (int k = 2; k < argc; k++)
+            args[n++] = argv[k];
+        int rc = postgrey_import_main(n, args, (int64_t)time(NULL));
+        free(args);
+        free(sock_from_cfg);
+        return rc;
+    }
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("greyspf %s\n", GREYSPF_VERSION);
         return 0;

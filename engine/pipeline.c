@@ -15,6 +15,7 @@ struct pipeline {
     struct stage *stages;
     unsigned n;
     char *default_action;
+    const struct config *cfg; /* overrides to resolve per request; NULL: none (tests) */
 };
 
 void decision_set(struct decision *d, const char *stage, const char *action, const char *reason)
@@ -74,9 +75,26 @@ static void compose(const struct pipeline *p, struct decision *d)
     }
 }
 
+/* resolve_settings - the request's overrides, once, before its first stage */
+static void resolve_settings(const struct pipeline *p, const struct stage_ctx *ctx,
+                             const struct policy_request *req, struct pipeline_state *ps)
+{
+    override_resolve(p->cfg, ctx->client_ip, req->sender.p, req->sender.len, req->recipient.p,
+                     req->recipient.len, &ps->settings);
+    ps->settings_done = true;
+    char kinds[80], note[96];
+    if (*override_settings_kinds(&ps->settings, kinds, sizeof(kinds))) {
+        snprintf(note, sizeof(note), "override=%s", kinds);
+        decision_note(&ps->d, note);
+    }
+}
+
 bool pipeline_step(const struct pipeline *p, struct stage_ctx *ctx,
                    const struct policy_request *req, struct pipeline_state *ps)
 {
+    if (p->cfg && !ps->settings_done)
+        resolve_settings(p, ctx, req, ps);
+    ctx->settings = p->cfg ? &ps->settings : NULL;
     while (ps->next < p->n) {
         const struct stage *st = &p->stages[ps->next];
         ctx->slot = &ps->slots[ps->next];
@@ -145,6 +163,22 @@ static enum stage_result skip_run(const struct stage *st, const struct stage_ctx
     return STAGE_DECIDED;
 }
 
+/* --- override stage: the verdict of an override's `action` -------------------------------- */
+
+/* override_run - decide the action an override gives this request */
+static enum stage_result override_run(const struct stage *st, const struct stage_ctx *ctx,
+                                      const struct policy_request *req, struct decision *d)
+{
+    (void)st;
+    (void)req;
+    const struct override_settings *s = ctx->settings;
+    if (!s || !s->action)
+        return STAGE_PASS;
+    decision_set(d, "override", s->action,
+                 override_kind_name(s->from[OVERRIDE_KEY_ACTION]->kind));
+    return STAGE_DECIDED;
+}
+
 struct pipeline *pipeline_create_with(const struct stage *stages, unsigned n,
                                       const char *default_action)
 {
@@ -164,11 +198,15 @@ struct pipeline *pipeline_create(const struct config *cfg, const struct pipeline
     struct stage stages[PIPELINE_MAX_STAGES];
     unsigned n = 0;
     stages[n++] = (struct stage){.name = "skip", .run = skip_run, .state = (void *)cfg};
-    if (cfg->spf_enabled)
+    if (override_set_sets(cfg->overrides, OVERRIDE_KEY_ACTION, true))
+        stages[n++] = (struct stage){.name = "override", .run = override_run};
+    if (config_spf_used(cfg))
         stages[n++] = stage_spf_create(cfg, res ? res->spf_cache : NULL);
-    if (cfg->greylist.enabled)
+    if (config_greylist_used(cfg))
         stages[n++] = stage_greylist_create(cfg, res ? res->kv : NULL);
-    return pipeline_create_with(stages, n, cfg->default_action);
+    struct pipeline *p = pipeline_create_with(stages, n, cfg->default_action);
+    p->cfg = cfg;
+    return p;
 }
 
 void pipeline_destroy(struct pipeline *p)

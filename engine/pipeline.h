@@ -19,6 +19,7 @@
 #include "engine/action.h"
 #include "engine/base/arena.h"
 #include "engine/config.h"
+#include "engine/override.h"
 #include "engine/policy.h"
 
 enum stage_result {
@@ -73,6 +74,9 @@ struct stage_ctx {
     void **slot;              /* this stage's per-request state (NULL on its first run) */
     void (*resume)(void *arg); /* for STAGE_PENDING: call once when the work is done */
     void *resume_arg;
+    /* the request's settings with [override ...] sections applied (set by pipeline_step,
+     * resolved once per request); NULL: stages read the config's global values */
+    const struct override_settings *settings;
 };
 
 /* struct pipeline_state - one request's progress through the pipeline (in its job) */
@@ -84,6 +88,8 @@ struct pipeline_state {
     uint64_t stage_t0_us;               /* when the current stage first ran */
     uint64_t stage_us[PIPELINE_MAX_STAGES]; /* time each finished stage took */
     unsigned stages_run;                /* stages that finished (ran to PASS or DECIDED) */
+    bool settings_done;                 /* settings resolved (pipelines made from a config) */
+    struct override_settings settings;  /* ctx->settings of this request */
 };
 
 struct stage {
@@ -110,7 +116,9 @@ struct pipeline_res {
 };
 
 /* pipeline_create - the stages for cfg, in order: skip rules (skip_clients, SASL, loopback),
- * SPF (when enabled), then greylisting (when enabled). cfg and res are borrowed and must outlive
+ * the verdicts of overrides (when one sets `action`), SPF (when enabled globally or by an
+ * override), then greylisting (likewise). Its pipeline_step resolves each request's overrides
+ * once, before the first stage, into ctx->settings. cfg and res are borrowed and must outlive
  * the pipeline; res may be NULL. */
 struct pipeline *pipeline_create(const struct config *cfg, const struct pipeline_res *res);
 /* pipeline_create_with - a pipeline of the given stages (copied; each destroyed with the

@@ -7,6 +7,7 @@
 #include "engine/server_int.h"
 #include "engine/spf_cache.h"
 #include "engine/control.h"
+#include "engine/greylist_admin.h"
 #include "engine/sd_notify.h"
 #include "metrics/metrics_http.h"
 #include "engine/stage_spf.h"
@@ -497,6 +498,7 @@ struct server *server_create(struct config *cfg, const int *fds, int nfds, char 
         } else {
             control_register(s->control, "status", "status               version, uptime, load",
                              cmd_status, s);
+            greylist_admin_register(s->control, s); /* list show delete counts whitelist */
         }
     }
     /* one request in flight per connection: 2 x max_connections can never fill */

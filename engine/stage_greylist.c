@@ -1,13 +1,17 @@
 /* engine/stage_greylist.c - the greylisting stage; see stage_greylist.h.
  * The stage holds the configuration in seconds (struct greylist_params), the store, and the
- * per-install hash key; per request it only builds strings in the request arena. */
+ * per-install hash key; per request it only builds strings in the request arena. Whether a
+ * request is greylisted and its delay come from ctx->settings (overrides applied), else from
+ * [greylist]. */
 #include "engine/stage_greylist.h"
 #include "engine/base/alloc.h"
 #include "engine/base/clock.h"
 #include "engine/base/log.h"
 #include "engine/daemon_metrics.h"
 #include "engine/greylist.h"
+#include "engine/greylist_admin.h"
 #include "engine/greylist_wl.h"
+#include "engine/override.h"
 #include "engine/spf.h"
 #include "engine/stage_env.h"
 #include "kv/kv.h"
@@ -164,10 +168,20 @@ static enum stage_result grey_run(const struct stage *st, const struct stage_ctx
     const struct config_greylist *c = &g->cfg->greylist;
     if (req->state != POLICY_STATE_RCPT)
         return STAGE_PASS;
+    const struct override_settings *set = ctx->settings;
+    bool enabled = set ? set->greylist : c->enabled;
+    if (!enabled) {
+        if (set && set->from[OVERRIDE_KEY_GREYLIST])
+            decision_note(d, "greylist=off");
+        return STAGE_PASS;
+    }
     const char *why = NULL;
     if (greylist_wl_match_client(c->wl, ctx->client_ip, req->client_name.p, req->client_name.len,
                                  &why) ||
-        greylist_wl_match_recipient(c->wl, req->recipient.p, req->recipient.len)) {
+        greylist_wl_match_recipient(c->wl, req->recipient.p, req->recipient.len) ||
+        greylist_admin_whitelisted(g->kv, ctx->client_ip,
+                                   req->client_name.len ? req->client_name.p : NULL,
+                                   req->recipient.len ? req->recipient.p : NULL, ctx->now_s)) {
         decision_note(d, "greylist=whitelisted");
         count(ctx, DM_GREY_WHITELISTED);
         return STAGE_PASS;
@@ -190,8 +204,11 @@ static enum stage_result grey_run(const struct stage *st, const struct stage_ctx
         .recipient_len = req->recipient.len,
         .spf_domain = d->spf_mail_from == (int)SPF_RESULT_PASS ? d->spf_domain : NULL,
     };
+    struct greylist_params params = g->params;
+    if (set)
+        params.delay_s = (int64_t)(set->greylist_delay_ms / 1000);
     struct greylist_result r;
-    int rc = greylist_check(g->kv, &g->params, &in, ctx->now_s, &r);
+    int rc = greylist_check(g->kv, &params, &in, ctx->now_s, &r);
     count_kv(ctx, &r);
     if (rc != 0) {
         decision_note(d, "greylist=error");

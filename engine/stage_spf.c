@@ -12,6 +12,7 @@
 #include "engine/base/clock.h"
 #include "engine/base/log.h"
 #include "engine/daemon_metrics.h"
+#include "engine/override.h"
 #include "engine/spf.h"
 #include "engine/spf_check.h"
 
@@ -49,6 +50,10 @@ struct spf_req {
     struct spf_query q[2];
     struct spf_check *check[2];
     struct spf_outcome out[2];
+    /* the request's result sets (ctx->settings: overrides applied), per identity */
+    unsigned sets[2][3];         /* OVERRIDE_SET_REJECT/DEFER/ACCEPT */
+    unsigned named[2];           /* results an override's set names: no global custom action */
+    bool reject_only_secure;
     void (*resume)(void *);
     void *resume_arg;
 };
@@ -435,15 +440,15 @@ static char matrix(const struct spf_req *q, int id, const char **custom)
     const struct spf_outcome *o = &q->out[id];
     unsigned bit = 1u << o->result;
     char *const *actions = id == ID_HELO ? cfg->spf_helo_action : cfg->spf_mail_from_action;
-    unsigned rej = id == ID_HELO ? cfg->spf_helo_reject : cfg->spf_mail_from_reject;
-    unsigned def = id == ID_HELO ? cfg->spf_helo_defer : cfg->spf_mail_from_defer;
-    unsigned acc = id == ID_HELO ? cfg->spf_helo_accept : cfg->spf_mail_from_accept;
-    if (actions[o->result]) {
+    unsigned rej = q->sets[id][OVERRIDE_SET_REJECT];
+    unsigned def = q->sets[id][OVERRIDE_SET_DEFER];
+    unsigned acc = q->sets[id][OVERRIDE_SET_ACCEPT];
+    if (actions[o->result] && !(q->named[id] & bit)) {
         *custom = actions[o->result];
         return 'c';
     }
     if (rej & bit)
-        return cfg->spf_reject_only_secure && !o->secure ? 'h' : 'r';
+        return q->reject_only_secure && !o->secure ? 'h' : 'r';
     if (def & bit)
         return 'd';
     if (acc & bit)
@@ -525,6 +530,20 @@ static enum stage_result decide(const struct spf_req *q, const struct stage_ctx 
     return STAGE_PASS;
 }
 
+/* take_settings - the request's result sets into q (from ctx->settings, else the globals) */
+static void take_settings(struct spf_req *q, const struct override_settings *st)
+{
+    for (int i = 0; i < 3; i++) {
+        q->sets[ID_MAILFROM][i] = st->spf_mail_from[i];
+        q->sets[ID_HELO][i] = st->spf_helo[i];
+        if (st->from[OVERRIDE_KEY_SPF_MAIL_FROM_REJECT + i])
+            q->named[ID_MAILFROM] |= st->spf_mail_from[i];
+        if (st->from[OVERRIDE_KEY_SPF_HELO_REJECT + i])
+            q->named[ID_HELO] |= st->spf_helo[i];
+    }
+    q->reject_only_secure = st->spf_reject_only_secure;
+}
+
 static enum stage_result spf_run(const struct stage *st, const struct stage_ctx *ctx,
                                  const struct policy_request *req, struct decision *d)
 {
@@ -532,6 +551,17 @@ static enum stage_result spf_run(const struct stage *st, const struct stage_ctx 
     struct spf_req *q = *ctx->slot;
     if (q) /* resumed: every check has finished */
         return decide(q, ctx, req, d);
+    struct override_settings globals;
+    const struct override_settings *set = ctx->settings;
+    if (!set) {
+        override_settings_init(&globals, stg->cfg);
+        set = &globals;
+    }
+    if (!set->spf) {
+        if (set->from[OVERRIDE_KEY_SPF])
+            decision_note(d, "spf=off");
+        return STAGE_PASS;
+    }
     if (!ctx->client_ip)
         return STAGE_PASS;
     bool helo = stg->cfg->spf_helo_check && req->helo_name.len > 0;
@@ -545,6 +575,7 @@ static enum stage_result spf_run(const struct stage *st, const struct stage_ctx 
     memset(q, 0, sizeof(*q));
     *ctx->slot = q;
     q->stg = stg;
+    take_settings(q, set);
     q->resume = ctx->resume;
     q->resume_arg = ctx->resume_arg;
     q->deadline_ms = ctx->now_us / 1000 + stg->cfg->spf_timeout_ms;

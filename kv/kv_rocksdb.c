@@ -386,18 +386,22 @@ static rocksdb_options_t *build_options(struct kv_rocksdb *r, const struct kv_ro
     rocksdb_options_set_compaction_filter_factory(
         base, rocksdb_compactionfilterfactory_create(r, state_keep, filter_create, factory_name));
 
-    if (o->periodic_compaction_s < 0)
-        return base;
-    char spec[64];
-    snprintf(spec, sizeof(spec), "periodic_compaction_seconds=%lld",
-             (long long)o->periodic_compaction_s);
+    /* Most reads are of keys that do not exist (a new triplet, a network without AWL): a
+     * whole-key bloom filter on the memtable answers those without a skiplist search, which
+     * perf showed as the largest cost of the greylist path (12% in FindGreaterOrEqual). */
+    char spec[160];
+    int n = snprintf(spec, sizeof(spec),
+                     "memtable_whole_key_filtering=true;memtable_prefix_bloom_size_ratio=0.1");
+    if (o->periodic_compaction_s >= 0)
+        snprintf(spec + n, sizeof(spec) - (size_t)n, ";periodic_compaction_seconds=%lld",
+                 (long long)o->periodic_compaction_s);
     rocksdb_options_t *opts = rocksdb_options_create();
     char *err = NULL;
-    /* keeps every setting of base (factory, statistics, table) and adds the one in spec */
+    /* keeps every setting of base (factory, statistics, table) and adds those in spec */
     rocksdb_get_options_from_string(base, spec, opts, &err);
     rocksdb_options_destroy(base);
     if (err) {
-        rdb_fail("setting periodic compaction for", r->dir, err);
+        rdb_fail("setting memtable bloom / periodic compaction for", r->dir, err);
         rocksdb_options_destroy(opts);
         return NULL;
     }

@@ -19,6 +19,7 @@
 #include "engine/config.h"
 #include "engine/greylist.h"
 #include "engine/greylist_wl.h"
+#include "engine/override.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -845,7 +846,126 @@ static const struct bad_case bad_cases[] = {
     {"comment lines do not end a continuation",
      "[policy]\nskip_clients = ::1\n; comment\n\n  nope\n", 0,
      ":5: [policy] skip_clients: item 1 \"nope\": not an IP address or CIDR"},
+    /* [override KIND VALUE] */
+    {"override kind", "[override rcpt bob@example.net]\ngreylist = off\n", 0,
+     ":1: [override rcpt bob@example.net]: \"rcpt\" is not an override kind (recipient, "
+     "recipient_domain, sender, sender_domain, client)"},
+    {"override without value", "[server]\n[override client]\n", 0,
+     ":2: [override client]: expected [override KIND VALUE], KIND one of recipient, "
+     "recipient_domain, sender, sender_domain, client"},
+    {"override alone", "[override]\n", 0,
+     ":1: [override]: expected [override KIND VALUE], KIND one of recipient, recipient_domain, "
+     "sender, sender_domain, client"},
+    {"override two values", "[override recipient a@b.example c@d.example]\n", 0,
+     ":1: [override recipient a@b.example c@d.example]: one VALUE after the kind, got more "
+     "(\"c@d.example\")"},
+    {"override CIDR host bits", "; x\n[override client 192.0.2.1/24]\n", 0,
+     ":2: [override client 192.0.2.1/24]: \"192.0.2.1/24\": host bits set (did you mean "
+     "192.0.2.0/24?)"},
+    {"override address without domain", "[override sender postmaster]\n", 0,
+     ":1: [override sender postmaster]: \"postmaster\" is not an address (local-part@domain)"},
+    {"override domain with @", "[override sender_domain a@example.org]\n", 0,
+     ":1: [override sender_domain a@example.org]: \"a@example.org\" is not a domain "
+     "(\"example.net\", or \".example.net\" for its subdomains)"},
+    {"overrides is no section", "[overrides]\n", 0,
+     ":1: [overrides]: unknown section (known: [server], [policy], [dns], [spf], [greylist])"},
+    {"override unknown key", "[override recipient Bob@Example.net]\ngreylist = off\ndelay = 5m\n",
+     0,
+     ":3: [override recipient bob@example.net] delay: unknown key (an override sets greylist, "
+     "greylist_delay, spf, spf_mail_from_*, spf_helo_*, spf_reject_only_secure or action)"},
+    {"override global SPF key name", "[override client 10.0.0.0/8]\nmail_from_reject = fail\n", 0,
+     ":2: [override client 10.0.0.0/8] mail_from_reject: unknown key (an override sets "
+     "greylist, greylist_delay, spf, spf_mail_from_*, spf_helo_*, spf_reject_only_secure or "
+     "action)"},
+    {"override duplicate", "[override recipient_domain example.net]\ngreylist = off\n\n"
+     "[override recipient_domain Example.Net.]\ngreylist_delay = 1m\n", 0,
+     ":4: [override recipient_domain Example.Net.]: duplicate of the override on line 1"},
+    {"override duplicate network", "[override client 192.0.2.0/24]\n[greylist]\n"
+     "[override client ::ffff:192.0.2.0/120]\n", 0,
+     ":3: [override client ::ffff:192.0.2.0/120]: duplicate of the override on line 1"},
+    {"override suffix is not a duplicate", "[override sender_domain example.org]\n"
+     "[override sender_domain .example.org]\n[override sender_domain .example.org]\n", 0,
+     ":3: [override sender_domain .example.org]: duplicate of the override on line 2"},
+    {"override key set twice", "[override sender a@example.org]\nspf = off\nspf = on\n", 0,
+     ":3: [override sender a@example.org] spf: set twice (first on line 2)"},
+    {"override bool", "[override sender_domain example.org]\ngreylist = maybe\n", 0,
+     ":2: [override sender_domain example.org] greylist: \"maybe\" is not a boolean "
+     "(yes/no/true/false/on/off/1/0)"},
+    {"override delay range", "[override client 10.0.0.0/8]\ngreylist_delay = 2d\n", 0,
+     ":2: [override client 10.0.0.0/8] greylist_delay: 2d is out of range (0..1d)"},
+    {"override delay not shorter than retry_window",
+     "[override client 10.0.0.0/8]\ngreylist_delay = 1h\n[greylist]\nretry_window = 30m\n", 0,
+     ":2: [override client 10.0.0.0/8] greylist_delay: must be shorter than [greylist] "
+     "retry_window"},
+    {"override action", "[override recipient postmaster@example.net]\naction = FOO\n", 0,
+     ":2: [override recipient postmaster@example.net] action: \"FOO\": \"FOO\" is not an action (want DUNNO, OK, REJECT, DEFER, DEFER_IF_PERMIT, "
+     "DEFER_IF_REJECT, WARN, INFO, PREPEND, HOLD, DISCARD, FILTER, REDIRECT, BCC or a 4NN/5NN "
+     "code)"},
+    {"override result word", "[override client 2001:db8::/32]\nspf_helo_defer = soft\n", 0,
+     ":2: [override client 2001:db8::/32] spf_helo_defer: \"soft\" is not an SPF result (none "
+     "neutral pass fail softfail temperror permerror)"},
+    {"override result in two sets", "[override sender_domain example.org]\n"
+     "spf_mail_from_reject = fail\nspf_helo_accept = fail\nspf_mail_from_accept = softfail fail\n",
+     0,
+     ":4: [override sender_domain example.org] spf_mail_from_accept: fail is also in "
+     "spf_mail_from_reject (line 2)"},
+    {"override continuation", "[override client 10.0.0.0/8]\ngreylist = off\n  on\n", 0,
+     ":3: [override client 10.0.0.0/8] greylist: indented line continues the value; override "
+     "keys take one line"},
 };
+
+/* ---- [override ...] sections: every key, in the set with its lines ---- */
+
+static void test_override_values(void **state)
+{
+    (void)state;
+    char path[512];
+    struct config_error err;
+    write_file("[greylist]\ndelay = 1m\n"
+               "[override recipient_domain .Example.NET]\n"
+               "greylist = off\ngreylist_delay = 90s\nspf = no\n"
+               "spf_mail_from_reject = fail softfail\nspf_mail_from_defer = temperror\n"
+               "spf_mail_from_accept = pass\nspf_helo_reject = permerror\n"
+               "spf_helo_defer = none\nspf_helo_accept = neutral\n"
+               "spf_reject_only_secure = yes\naction = DEFER 4.7.1 wait\n"
+               "[spf]\nenabled = no\n"
+               "[override client 2001:db8::/32]  ; trailing comment\n"
+               "spf = on\n",
+               0, path, sizeof(path));
+    struct config *c = config_load(path, &err);
+    if (!c)
+        fail_msg("got error \"%s\", want success", err.msg);
+    assert_int_equal(override_set_count(c->overrides), 2);
+    const struct override *o = override_set_at(c->overrides, 0);
+    assert_int_equal(o->kind, OVERRIDE_RECIPIENT_DOMAIN);
+    assert_string_equal(o->value, ".example.net");
+    assert_string_equal(o->title, "override recipient_domain .example.net");
+    assert_int_equal(o->line, 3);
+    assert_int_equal(o->v.set, (1u << OVERRIDE_KEYS) - 1);
+    for (unsigned k = 0; k < OVERRIDE_KEYS; k++)
+        assert_int_equal(o->key_line[k], 4 + k);
+    assert_false(o->v.greylist);
+    assert_int_equal(o->v.greylist_delay_ms, 90000);
+    assert_false(o->v.spf);
+    assert_int_equal(o->v.spf_mail_from[OVERRIDE_SET_REJECT], (1u << 3) | (1u << 4));
+    assert_int_equal(o->v.spf_mail_from[OVERRIDE_SET_DEFER], 1u << 5);
+    assert_int_equal(o->v.spf_mail_from[OVERRIDE_SET_ACCEPT], 1u << 2);
+    assert_int_equal(o->v.spf_helo[OVERRIDE_SET_REJECT], 1u << 6);
+    assert_int_equal(o->v.spf_helo[OVERRIDE_SET_DEFER], 1u << 0);
+    assert_int_equal(o->v.spf_helo[OVERRIDE_SET_ACCEPT], 1u << 1);
+    assert_true(o->v.spf_reject_only_secure);
+    assert_string_equal(o->v.action, "DEFER 4.7.1 wait");
+    o = override_set_at(c->overrides, 1);
+    assert_int_equal(o->kind, OVERRIDE_CLIENT);
+    assert_string_equal(o->title, "override client 2001:db8::/32");
+    assert_int_equal(o->v.set, 1u << OVERRIDE_KEY_SPF);
+    assert_true(o->v.spf);
+    /* SPF is off globally, on by an override: the stage is needed; greylisting is on */
+    assert_false(c->spf_enabled);
+    assert_true(config_spf_used(c));
+    assert_true(config_greylist_used(c));
+    config_free(c);
+}
 
 static void test_bad_values(void **state)
 {
@@ -1079,6 +1199,7 @@ int main(void)
         cmocka_unit_test(test_long_lines),      cmocka_unit_test(test_unreadable),
         cmocka_unit_test(test_load_stream),     cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_parse_bool),      cmocka_unit_test(test_shipped_configs),
+        cmocka_unit_test(test_override_values),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
