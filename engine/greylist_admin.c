@@ -1036,6 +1036,38 @@ static int cmd_whitelist(struct greylist_admin *a, int argc, char **argv, int64_
 
 /* --- registration ---------------------------------------------------------------------------- */
 
+/* cmd_compact - `compact`: a full manual compaction now (the expiry filter runs over every
+ * file); blocks the control thread, never a policy thread */
+static int cmd_compact(struct greylist_admin *a, int argc, char **argv, int64_t now_s,
+                       struct control_out *out)
+{
+    (void)argv;
+    (void)now_s;
+    if (argc != 1)
+        return control_fail(out, "usage: compact");
+    struct kv_stats before, after;
+    kv_stats(a->kv, &before);
+    uint64_t t0 = clock_mono_ms();
+    int rc = kv_compact(a->kv);
+    uint64_t ms = clock_mono_ms() - t0;
+    if (rc != 0)
+        return control_fail(out, "compaction failed: %s", kv_strerror(rc));
+    kv_stats(a->kv, &after);
+    if (out->json)
+        control_printf(out,
+                       "{\"ms\":%llu,\"keys_before\":%llu,\"keys_after\":%llu,"
+                       "\"expired_dropped\":%llu}\n",
+                       (unsigned long long)ms, (unsigned long long)before.keys_estimate,
+                       (unsigned long long)after.keys_estimate,
+                       (unsigned long long)(after.expired_dropped - before.expired_dropped));
+    else
+        control_printf(out, "compacted in %llu ms: keys %llu -> %llu, %llu expired dropped\n",
+                       (unsigned long long)ms, (unsigned long long)before.keys_estimate,
+                       (unsigned long long)after.keys_estimate,
+                       (unsigned long long)(after.expired_dropped - before.expired_dropped));
+    return 0;
+}
+
 int greylist_admin_run(struct greylist_admin *a, int argc, char **argv, int64_t now_s,
                        struct control_out *out)
 {
@@ -1051,6 +1083,8 @@ int greylist_admin_run(struct greylist_admin *a, int argc, char **argv, int64_t 
         return cmd_counts(a, argc, argv, now_s, out);
     if (strcmp(argv[0], "whitelist") == 0)
         return cmd_whitelist(a, argc, argv, now_s, out);
+    if (strcmp(argv[0], "compact") == 0)
+        return cmd_compact(a, argc, argv, now_s, out);
     return control_fail(out, "unknown command \"%.64s\"", argv[0]);
 }
 
@@ -1114,6 +1148,8 @@ void greylist_admin_register(struct control *c, struct server *s)
                      "delete CLIENT SENDER RECIPIENT | delete client=NET  remove records", handler,
                      s);
     control_register(c, "counts", "counts               greylisting records by state", handler, s);
+    control_register(c, "compact", "compact              full compaction of the store now", handler,
+                     s);
     control_register(c, "whitelist",
                      "whitelist add|remove client|recipient VALUE | whitelist list  the dynamic "
                      "whitelist",
