@@ -314,6 +314,12 @@ static int open_store(struct server *s, const struct config *cfg, struct kv **ou
                       size_t errlen)
 {
     char path[4096], msg[512];
+    /* state_dir itself (systemd's StateDirectory makes it; a hand-run daemon may not have
+     * it yet): private to the daemon's user */
+    if (mkdir(cfg->state_dir, 0750) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "state_dir %s: %s", cfg->state_dir, strerror(errno));
+        return -1;
+    }
     snprintf(path, sizeof(path), "%s/greylist", cfg->state_dir);
     struct kv_rocksdb_options o = {.sync = cfg->greylist.sync};
     int e = 0;
