@@ -487,14 +487,14 @@ struct server *server_create(struct config *cfg, const int *fds, int nfds, char 
     register_kv_callbacks(s);
     if (nfds > 0 ? adopt_listeners(s, fds, nfds, err, errlen) : bind_listeners(s, err, errlen))
         goto fail;
-    if (cfg->spf_enabled && stage_spf_probe(cfg, err, errlen) != 0)
+    if (config_spf_used(cfg) && stage_spf_probe(cfg, err, errlen) != 0)
         goto fail; /* e.g. a bad trust anchor: fail at start, not at the first request */
     /* the SPF cache outlives reloads; enabling SPF by reload gets one too */
     if (cfg->spf_cache_entries)
         s->res.spf_cache = spf_cache_create(cfg->spf_cache_entries,
                                             (uint32_t)(cfg->spf_cache_max_ttl_ms / 1000));
     /* the greylisting store outlives reloads; enabling greylisting by reload opens it then */
-    if (cfg->greylist.enabled && open_store(s, cfg, &s->res.kv, err, errlen) != 0)
+    if (config_greylist_used(cfg) && open_store(s, cfg, &s->res.kv, err, errlen) != 0)
         goto fail;
     if (cfg->control_path) {
         char cerr[512];
@@ -609,7 +609,7 @@ static void reload(struct server *s)
         return;
     }
     const struct config *b = s->boot;
-    if (c->greylist.enabled && !s->res.kv) {
+    if (config_greylist_used(c) && !s->res.kv) {
         char err[600];
         struct kv *kv;
         if (open_store(s, c, &kv, err, sizeof(err)) != 0) {
@@ -624,7 +624,7 @@ static void reload(struct server *s)
     }
     if (s->res.kv && c->greylist.sync != b->greylist.sync)
         log_warn("config: [greylist] sync changes take effect only after a restart");
-    if (c->spf_enabled && !s->res.spf_cache && c->spf_cache_entries)
+    if (config_spf_used(c) && !s->res.spf_cache && c->spf_cache_entries)
         log_warn("config: the SPF outcome cache is created at start; restart to enable it");
     if ((!s->activated && !listen_same(b, c)) || b->workers != c->workers ||
         b->io_threads != c->io_threads ||
