@@ -10,6 +10,8 @@
  *   section  = *WSP "[" name "]" *CHAR     ; name ends at the first "]" or inline comment
  *   pair     = *WSP key ("=" / ":") value  ; key ends at the first "=" or ":"
  *   continuation = 1*WSP 1*CHAR            ; after a pair: inih passes it as the same key
+ * A section name "override KIND VALUE" opens an override (engine/override.h parses the
+ * title; its keys have their own table, override_keys, filled into the override's values).
  * An inline comment starts at a ";" that follows whitespace. Continuation lines (and
  * repeating the key) append to the list keys `listen` and `skip_clients`; for any other key
  * they are an error, as is setting a key twice. The first error stops loading.

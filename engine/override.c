@@ -25,10 +25,10 @@ struct entry {
 };
 
 struct override_set {
-    struct entry **v;      /* file order */
+    struct entry **v; /* file order */
     size_t n, cap;
-    uint32_t *slots;       /* entry index + 1; 0: empty */
-    size_t n_slots;        /* power of two */
+    uint32_t *slots; /* entry index + 1; 0: empty */
+    size_t n_slots;  /* power of two */
     size_t n_kind[OVERRIDE_KINDS];
     size_t n_exact[OVERRIDE_KINDS];  /* domain kinds: rules without the leading dot */
     size_t n_suffix[OVERRIDE_KINDS]; /* domain kinds: ".dom" rules */
@@ -37,8 +37,8 @@ struct override_set {
     unsigned n_prefixes;
 };
 
-static const char *const kind_names[OVERRIDE_KINDS] = {
-    "recipient", "recipient_domain", "sender", "sender_domain", "client"};
+static const char *const kind_names[OVERRIDE_KINDS] = {"recipient", "recipient_domain", "sender",
+                                                       "sender_domain", "client"};
 
 const char *override_kind_name(enum override_kind kind)
 {
@@ -396,7 +396,7 @@ void override_settings_init(struct override_settings *out, const struct config *
 
 struct resolve {
     struct override_settings *out;
-    unsigned todo;               /* keys no override has set yet */
+    unsigned todo;                /* keys no override has set yet */
     unsigned rank[OVERRIDE_KEYS]; /* order of the match each key came from; globals last */
     unsigned matches;
 };
@@ -501,8 +501,7 @@ static void match_address(const struct override_set *s, struct resolve *r, enum 
 }
 
 /* match_client - client rules, longest prefix first */
-static void match_client(const struct override_set *s, struct resolve *r,
-                         const struct ip_addr *ip)
+static void match_client(const struct override_set *s, struct resolve *r, const struct ip_addr *ip)
 {
     uint8_t key[18];
     key[0] = OVERRIDE_CLIENT;
@@ -529,9 +528,9 @@ static void disjoint(unsigned sets[3], const unsigned rank[3])
                 sets[b] &= ~sets[a];
 }
 
-void override_resolve(const struct config *cfg, const struct ip_addr *client,
-                      const char *sender, size_t sender_len, const char *recipient,
-                      size_t recipient_len, struct override_settings *out)
+void override_resolve(const struct config *cfg, const struct ip_addr *client, const char *sender,
+                      size_t sender_len, const char *recipient, size_t recipient_len,
+                      struct override_settings *out)
 {
     override_settings_init(out, cfg);
     const struct override_set *s = cfg->overrides;

@@ -64,30 +64,31 @@ enum override_key {
 /* index of an SPF result set: spf_mail_from[OVERRIDE_SET_REJECT] etc. */
 enum { OVERRIDE_SET_REJECT = 0, OVERRIDE_SET_DEFER, OVERRIDE_SET_ACCEPT };
 
-/* the longest VALUE (a config line holds less) */
+/* the longest VALUE. XXX: issue 4: a config line holds 199 bytes, so a VALUE longer than about
+ * 170 bytes (an address may have 254) cannot be written yet. */
 #define OVERRIDE_VALUE_MAX 256
 
 /* struct override_values - what one override sets; a key counts only if its bit is in set */
 struct override_values {
-    unsigned set;               /* bits 1u << enum override_key */
+    unsigned set; /* bits 1u << enum override_key */
     bool greylist;
     uint64_t greylist_delay_ms;
     bool spf;
-    unsigned spf_mail_from[3];  /* OVERRIDE_SET_*: bits 1u << enum spf_result */
+    unsigned spf_mail_from[3]; /* OVERRIDE_SET_*: bits 1u << enum spf_result */
     unsigned spf_helo[3];
     bool spf_reject_only_secure;
-    char *action;               /* validated action text (owned by the set), or NULL */
+    char *action; /* validated action text (owned by the set), or NULL */
 };
 
 /* struct override - one [override ...] section */
 struct override {
     enum override_kind kind;
-    char *value;                       /* canonical: lower case; ".dom" for a suffix rule;
-                                        * a client as written */
-    char *title;                       /* "override KIND VALUE", for messages and logs */
-    unsigned line;                     /* of the section title in the file */
-    unsigned key_line[OVERRIDE_KEYS];  /* where each key was set, 0: not set */
-    struct override_values v;          /* filled by the config loader */
+    char *value;                      /* canonical: lower case; ".dom" for a suffix rule;
+                                       * a client as written */
+    char *title;                      /* "override KIND VALUE", for messages and logs */
+    unsigned line;                    /* of the section title in the file */
+    unsigned key_line[OVERRIDE_KEYS]; /* where each key was set, 0: not set */
+    struct override_values v;         /* filled by the config loader */
 };
 
 /* struct override_settings - the effective settings of one request (overrides applied over
@@ -99,7 +100,7 @@ struct override_settings {
     unsigned spf_mail_from[3];
     unsigned spf_helo[3];
     bool spf_reject_only_secure;
-    const char *action;                      /* NULL: no override verdict */
+    const char *action;                         /* NULL: no override verdict */
     const struct override *from[OVERRIDE_KEYS]; /* where each key came from; NULL: global */
 };
 
@@ -134,9 +135,9 @@ void override_settings_init(struct override_settings *out, const struct config *
 /* override_resolve - the settings for one request: the globals of cfg with cfg->overrides
  * applied by precedence (see above). client may be NULL; sender and recipient are
  * pointer + length (not NUL-terminated; empty: no match). Lookups use stack buffers only. */
-void override_resolve(const struct config *cfg, const struct ip_addr *client,
-                      const char *sender, size_t sender_len, const char *recipient,
-                      size_t recipient_len, struct override_settings *out);
+void override_resolve(const struct config *cfg, const struct ip_addr *client, const char *sender,
+                      size_t sender_len, const char *recipient, size_t recipient_len,
+                      struct override_settings *out);
 /* override_settings_kinds - "recipient_domain+client": the kinds that contributed, most
  * specific first, into buf (always NUL-terminated); "" when none did. Returns buf. */
 char *override_settings_kinds(const struct override_settings *st, char *buf, size_t size);

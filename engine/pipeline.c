@@ -174,8 +174,7 @@ static enum stage_result override_run(const struct stage *st, const struct stage
     const struct override_settings *s = ctx->settings;
     if (!s || !s->action)
         return STAGE_PASS;
-    decision_set(d, "override", s->action,
-                 override_kind_name(s->from[OVERRIDE_KEY_ACTION]->kind));
+    decision_set(d, "override", s->action, override_kind_name(s->from[OVERRIDE_KEY_ACTION]->kind));
     return STAGE_DECIDED;
 }
 

@@ -92,10 +92,9 @@ static void test_precedence_pairs(void **state)
             if (s.greylist_delay_ms != want ||
                 strcmp(from_kind(&s, OVERRIDE_KEY_GREYLIST_DELAY), levels[i].kind) != 0) {
                 print_error("%s over %s: got %llu ms from %s, want %llu ms from %s\n",
-                            levels[i].kind, levels[j].kind,
-                            (unsigned long long)s.greylist_delay_ms,
-                            from_kind(&s, OVERRIDE_KEY_GREYLIST_DELAY),
-                            (unsigned long long)want, levels[i].kind);
+                            levels[i].kind, levels[j].kind, (unsigned long long)s.greylist_delay_ms,
+                            from_kind(&s, OVERRIDE_KEY_GREYLIST_DELAY), (unsigned long long)want,
+                            levels[i].kind);
                 failures++;
             }
             config_free(c);
@@ -135,8 +134,7 @@ static void test_domain_suffixes(void **state)
         {"at only", "", "x@", 60, true},
         {"sender exact: greylist only", "a@example.org", "x@example.com", 60, false},
         {"sender subdomain", "a@mx.example.org", "x@example.com", 50, true},
-        {"recipient domain before sender domain", "a@mx.example.org", "x@a.example.net", 20,
-         true},
+        {"recipient domain before sender domain", "a@mx.example.org", "x@a.example.net", 20, true},
         {"null sender", "", "x@example.com", 60, true},
     };
     int failures = 0;
@@ -144,9 +142,9 @@ static void test_domain_suffixes(void **state)
         struct override_settings s;
         resolve(c, "192.0.2.1", cases[i].sender, cases[i].rcpt, &s);
         if (s.greylist_delay_ms != cases[i].delay_s * 1000ull || s.greylist != cases[i].greylist) {
-            print_error("%s: got delay %llu ms greylist %d, want %u s greylist %d\n",
-                        cases[i].name, (unsigned long long)s.greylist_delay_ms, s.greylist,
-                        cases[i].delay_s, cases[i].greylist);
+            print_error("%s: got delay %llu ms greylist %d, want %u s greylist %d\n", cases[i].name,
+                        (unsigned long long)s.greylist_delay_ms, s.greylist, cases[i].delay_s,
+                        cases[i].greylist);
             failures++;
         }
     }
@@ -172,10 +170,17 @@ static void test_client_prefixes(void **state)
         const char *client;
         unsigned delay_s;
     } cases[] = {
-        {"10.1.2.3", 30},        {"10.1.2.4", 20},        {"10.2.0.1", 10},
-        {"11.0.0.1", 70},        {"::ffff:10.1.2.3", 30}, {"2001:db8:1::5", 50},
-        {"2001:db8:2::5", 40},   {"2001:db9::1", 60},     {"2001:db8:1:2::7", 80},
-        {"2001:db8:1:2::8", 50}, {"::1", 60},
+        {"10.1.2.3", 30},
+        {"10.1.2.4", 20},
+        {"10.2.0.1", 10},
+        {"11.0.0.1", 70},
+        {"::ffff:10.1.2.3", 30},
+        {"2001:db8:1::5", 50},
+        {"2001:db8:2::5", 40},
+        {"2001:db9::1", 60},
+        {"2001:db8:1:2::7", 80},
+        {"2001:db8:1:2::8", 50},
+        {"::1", 60},
     };
     int failures = 0;
     for (size_t i = 0; i < N(cases); i++) {
@@ -216,8 +221,8 @@ static void test_keys_independent(void **state)
     assert_string_equal(from_kind(&s, OVERRIDE_KEY_GREYLIST_DELAY), "recipient");
     assert_false(s.spf);
     assert_string_equal(from_kind(&s, OVERRIDE_KEY_SPF), "recipient_domain");
-    assert_int_equal(s.spf_mail_from[OVERRIDE_SET_REJECT], BIT(SPF_RESULT_FAIL) |
-                                                              BIT(SPF_RESULT_SOFTFAIL));
+    assert_int_equal(s.spf_mail_from[OVERRIDE_SET_REJECT],
+                     BIT(SPF_RESULT_FAIL) | BIT(SPF_RESULT_SOFTFAIL));
     assert_string_equal(from_kind(&s, OVERRIDE_KEY_SPF_MAIL_FROM_REJECT), "sender_domain");
     assert_int_equal(s.spf_mail_from[OVERRIDE_SET_DEFER], BIT(SPF_RESULT_TEMPERROR));
     assert_int_equal(s.spf_helo[OVERRIDE_SET_REJECT], BIT(SPF_RESULT_FAIL));
@@ -273,9 +278,8 @@ static void test_spf_sets_disjoint(void **state)
          BIT(SPF_RESULT_SOFTFAIL) | BIT(SPF_RESULT_PERMERROR), BIT(SPF_RESULT_FAIL), 0},
         {"accept beats both", "a@example.org", "bob@example.net", BIT(SPF_RESULT_PERMERROR), 0,
          BIT(SPF_RESULT_SOFTFAIL) | BIT(SPF_RESULT_FAIL)},
-        {"client reject replaces the global reject", "a@example.com",
-         "x@example.com", BIT(SPF_RESULT_SOFTFAIL) | BIT(SPF_RESULT_PERMERROR),
-         BIT(SPF_RESULT_TEMPERROR), 0},
+        {"client reject replaces the global reject", "a@example.com", "x@example.com",
+         BIT(SPF_RESULT_SOFTFAIL) | BIT(SPF_RESULT_PERMERROR), BIT(SPF_RESULT_TEMPERROR), 0},
     };
     int failures = 0;
     for (size_t i = 0; i < N(cases); i++) {
@@ -305,8 +309,7 @@ static void test_titles(void **state)
     } cases[] = {
         {"override recipient Bob@Example.NET", 0, OVERRIDE_RECIPIENT, "bob@example.net"},
         {"override recipient bob@example.net.", 0, OVERRIDE_RECIPIENT, "bob@example.net"},
-        {"override  recipient_domain\t.Example.Net ", 0, OVERRIDE_RECIPIENT_DOMAIN,
-         ".example.net"},
+        {"override  recipient_domain\t.Example.Net ", 0, OVERRIDE_RECIPIENT_DOMAIN, ".example.net"},
         {"override sender A.B+tag@X.org", 0, OVERRIDE_SENDER, "a.b+tag@x.org"},
         {"override sender_domain xn--bcher-kva.example", 0, OVERRIDE_SENDER_DOMAIN,
          "xn--bcher-kva.example"},
@@ -391,9 +394,9 @@ static void test_set(void **state)
                               "[override recipient u%u@example.net]\ngreylist_delay = %us\n", i,
                               i % 1000 + 2);
     for (unsigned i = 0; i < 500; i++)
-        n += (size_t)snprintf(text + n, cap - n,
-                              "[override client 10.%u.%u.0/%u]\ngreylist = off\n", i / 250,
-                              i % 250, i % 2 ? 24 : 25);
+        n +=
+            (size_t)snprintf(text + n, cap - n, "[override client 10.%u.%u.0/%u]\ngreylist = off\n",
+                             i / 250, i % 250, i % 2 ? 24 : 25);
     struct config *c = conf(text);
     free(text);
     assert_int_equal(override_set_count(c->overrides), 2500);
@@ -474,13 +477,13 @@ static void test_pipeline(void **state)
         {"global delay", "192.0.2.1", "a@example.org", "bob@example.net",
          "DEFER_IF_PERMIT 4.7.1 Greylisted, please try again in 2 seconds", "greylist", "new",
          "greylist=new left=2"},
-        {"greylist off for the domain", "192.0.2.1", "a@example.org", "bob@nogrey.example",
-         "DUNNO", "default", "-", "override=recipient_domain,greylist=off"},
+        {"greylist off for the domain", "192.0.2.1", "a@example.org", "bob@nogrey.example", "DUNNO",
+         "default", "-", "override=recipient_domain,greylist=off"},
         {"client delay", "198.51.100.20", "a@example.org", "bob@example.net",
          "DEFER_IF_PERMIT 4.7.1 Greylisted, please try again in 4 seconds", "greylist", "new",
          "override=client,greylist=new left=4"},
-        {"action OK", "198.51.100.20", "a@example.org", "postmaster@example.net", "OK",
-         "override", "recipient", "override=recipient+client"},
+        {"action OK", "198.51.100.20", "a@example.org", "postmaster@example.net", "OK", "override",
+         "recipient", "override=recipient+client"},
         {"recipient action beats sender action", "192.0.2.1", "spammer@example.org",
          "postmaster@example.net", "OK", "override", "recipient", "override=recipient"},
         {"sender action", "192.0.2.1", "spammer@example.org", "bob@nogrey.example",
@@ -491,9 +494,9 @@ static void test_pipeline(void **state)
         struct run r = ask(p, cases[i].client, cases[i].sender, cases[i].rcpt, T0);
         if (strcmp(r.reply, cases[i].reply) != 0 || strcmp(r.stage, cases[i].stage) != 0 ||
             strcmp(r.reason, cases[i].reason) != 0 || strcmp(r.notes, cases[i].notes) != 0) {
-            print_error("%s:\n  got  \"%s\" %s/%s [%s]\n  want \"%s\" %s/%s [%s]\n",
-                        cases[i].name, r.reply, r.stage, r.reason, r.notes, cases[i].reply,
-                        cases[i].stage, cases[i].reason, cases[i].notes);
+            print_error("%s:\n  got  \"%s\" %s/%s [%s]\n  want \"%s\" %s/%s [%s]\n", cases[i].name,
+                        r.reply, r.stage, r.reason, r.notes, cases[i].reply, cases[i].stage,
+                        cases[i].reason, cases[i].notes);
             failures++;
         }
     }
@@ -532,10 +535,14 @@ static void test_pipeline(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_precedence_pairs),  cmocka_unit_test(test_domain_suffixes),
-        cmocka_unit_test(test_client_prefixes),   cmocka_unit_test(test_keys_independent),
-        cmocka_unit_test(test_spf_sets_disjoint), cmocka_unit_test(test_titles),
-        cmocka_unit_test(test_set),               cmocka_unit_test(test_pipeline),
+        cmocka_unit_test(test_precedence_pairs),
+        cmocka_unit_test(test_domain_suffixes),
+        cmocka_unit_test(test_client_prefixes),
+        cmocka_unit_test(test_keys_independent),
+        cmocka_unit_test(test_spf_sets_disjoint),
+        cmocka_unit_test(test_titles),
+        cmocka_unit_test(test_set),
+        cmocka_unit_test(test_pipeline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
