@@ -269,6 +269,11 @@ static void encode_arg(FILE *f, const char *a)
  * Exit 0 on "ok", 1 on "error: ..." or no daemon, 2 on usage. */
 static int cmd_remote(const char *sock, int argc, char **argv)
 {
+    if (!*sock) {
+        fprintf(stderr, "greyspf: the configuration turns the control socket off "
+                        "([server] control is empty)\n");
+        return 1;
+    }
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(sock) >= sizeof(sa.sun_path)) {
         fprintf(stderr, "greyspf: control socket path too long\n");
@@ -352,13 +357,9 @@ int main(int argc, char **argv)
                 fprintf(stderr, "greyspf: %s\n", e.msg);
                 return 2;
             }
-            if (!cfg->control_path) {
-                fprintf(stderr, "greyspf: %s: [server] control is off\n", argv[i + 1]);
-                config_free(cfg);
-                return 2;
-            }
             free(sock_from_cfg);
-            sock_from_cfg = xstrdup(cfg->control_path);
+            /* control off: local commands (import-postgrey) still work; remote ones say so */
+            sock_from_cfg = xstrdup(cfg->control_path ? cfg->control_path : "");
             sock = sock_from_cfg;
             config_free(cfg);
             i += 2;

@@ -5,6 +5,7 @@
 #include "engine/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,60 @@ static void usage(FILE *f)
                "  -t, --check-config  validate the configuration and exit (0 valid, 1 not)\n"
                "  -V, --version       print the version\n"
                "  -h, --help          this text\n");
+}
+
+/* daemonize - fork into the background; the parent exits with the child's start-up result
+ * (see daemon_report), the child returns 0 with *report the pipe to write it to */
+static int daemonize(int *report)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        fprintf(stderr, "greyspfd: pipe: %s\n", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "greyspfd: fork: %s\n", strerror(errno));
+        return -1;
+    }
+    if (pid > 0) { /* parent: relay the child's verdict */
+        close(p[1]);
+        char buf[CONFIG_ERR_MAX + 64];
+        ssize_t n = read(p[0], buf, sizeof(buf) - 1);
+        if (n == 2 && memcmp(buf, "OK", 2) == 0)
+            _exit(0);
+        if (n > 0) {
+            buf[n] = '\0';
+            fprintf(stderr, "greyspfd: %s\n", buf);
+        } else {
+            fprintf(stderr, "greyspfd: the daemon exited during start-up\n");
+        }
+        _exit(1);
+    }
+    close(p[0]);
+    if (setsid() < 0 || chdir("/") < 0)
+        return -1;
+    *report = p[1];
+    return 0;
+}
+
+/* daemon_report - tell the waiting parent "OK" (err NULL) or the error, then detach stdio */
+static void daemon_report(int fd, const char *err)
+{
+    if (fd < 0)
+        return;
+    const char *m = err ? err : "OK";
+    ssize_t w = write(fd, m, strlen(m));
+    (void)w;
+    close(fd);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        if (null > STDERR_FILENO)
+            close(null);
+    }
 }
 
 int main(int argc, char **argv)
@@ -71,19 +126,25 @@ int main(int argc, char **argv)
     }
     server_block_signals(); /* before any thread, the log thread included */
     log_set_level((enum log_level)cfg->log_level);
-    /* bind before forking so that a busy port or a bad socket path fails on the terminal */
+    /* Daemonize before server_create: it opens RocksDB, which starts threads a fork would
+     * lose. The parent waits for the child's verdict on a pipe, so a busy port or a bad
+     * socket path still fails on the terminal with the real message. */
+    int report = -1;
+    if (!foreground && !nofork && daemonize(&report) != 0) {
+        config_free(cfg);
+        free(fds);
+        return 1;
+    }
     char msg[CONFIG_ERR_MAX + 64];
     struct server *s = server_create(cfg, fds, nfds, msg, sizeof(msg));
     free(fds);
     if (!s) {
-        fprintf(stderr, "greyspfd: %s\n", msg);
+        if (report < 0)
+            fprintf(stderr, "greyspfd: %s\n", msg);
+        daemon_report(report, msg); /* the waiting parent prints it */
         return 1;
     }
-    if (!foreground && !nofork && daemon(0, 0) < 0) { /* no thread exists yet: fork is safe */
-        fprintf(stderr, "greyspfd: daemon: %s\n", strerror(errno));
-        server_destroy(s);
-        return 1;
-    }
+    daemon_report(report, NULL);
     if (log_open(foreground ? LOG_SINK_STDERR : LOG_SINK_SYSLOG, "greyspf", LOG_MAIL) != 0) {
         fprintf(stderr, "greyspfd: cannot start logging\n");
         server_destroy(s);
