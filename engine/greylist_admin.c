@@ -4,6 +4,7 @@
  * freed after it; greylist_admin_whitelisted (workers) uses only the store. Nothing mutable
  * is shared beyond the store itself. */
 #include "engine/greylist_admin.h"
+#include "engine/stage_greylist.h"
 #include "engine/base/alloc.h"
 #include "engine/base/clock.h"
 #include "engine/base/log.h"
@@ -33,23 +34,6 @@ struct greylist_admin {
 };
 
 /* --- small helpers ------------------------------------------------------------------------- */
-
-void greylist_admin_params(const struct config *cfg, struct greylist_params *p)
-{
-    const struct config_greylist *c = &cfg->greylist;
-    *p = (struct greylist_params){
-        .delay_s = (int64_t)(c->delay_ms / 1000),
-        .retry_window_s = (int64_t)(c->retry_window_ms / 1000),
-        .max_age_s = (int64_t)(c->max_age_ms / 1000),
-        .key_parts = c->key,
-        .prefix_v4 = c->prefix_v4,
-        .prefix_v6 = c->prefix_v6,
-        .key_by_spf_domain = c->key_by_spf_domain,
-        .normalize_sender = c->normalize_sender,
-        .awl_after = c->auto_whitelist_after,
-        .hash_key = NULL,
-    };
-}
 
 /* iso_time - unix seconds as "2024-01-02T03:04:05Z" ("never" for 0) into buf (>= 32) */
 static const char *iso_time(int64_t s, char *buf, size_t size)
@@ -1117,7 +1101,7 @@ static int handler(void *arg, int argc, char **argv, struct control_out *out)
     struct runtime *rt = runtime_acquire(s, &gen);
     const struct config *cfg = rt->cfg;
     struct greylist_params p;
-    greylist_admin_params(cfg, &p);
+    stage_greylist_params(cfg, &p);
     struct greylist_admin *a = greylist_admin_create(kv, &p, NULL);
     if (cfg->greylist.hash_keys) { /* the stage has loaded (or made) the same key */
         if (greylist_hash_key_load(cfg->state_dir, a->hash_key, a->hash_err, sizeof(a->hash_err)) ==

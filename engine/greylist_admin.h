@@ -59,8 +59,6 @@ struct greylist_admin;
  * server s (borrowed: it outlives c). Registration allocates nothing. */
 void greylist_admin_register(struct control *c, struct server *s);
 
-/* greylist_admin_params - cfg's [greylist] as struct greylist_params (hash_key NULL) */
-void greylist_admin_params(const struct config *cfg, struct greylist_params *p);
 
 /* greylist_admin_run - run one command (argv as control_cmd_fn gets it) against a at now_s
  * (the registered handlers pass the wall clock; tests their own). Returns 0, or -1 with

@@ -2,6 +2,7 @@
  * postgrey_import.h. The parser owns two growing buffers (the pending key, the value) and
  * nothing else; conversion is pure; postgrey_import_main is the command around them. */
 #include "engine/postgrey_import.h"
+#include "engine/stage_greylist.h"
 #include "engine/base/alloc.h"
 #include "engine/config.h"
 #include "engine/greylist_admin.h"
@@ -806,7 +807,7 @@ int postgrey_import_main(int argc, char **argv, int64_t now_s)
         return 2;
     }
     struct greylist_params p;
-    greylist_admin_params(cfg, &p);
+    stage_greylist_params(cfg, &p);
     uint8_t hkey[GREYLIST_HASH_KEY_LEN] = {0};
     char store[4200], keyfile[4200], msg[600];
     snprintf(store, sizeof(store), "%s/greylist", cfg->state_dir);

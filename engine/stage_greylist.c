@@ -257,13 +257,10 @@ static void grey_destroy(struct stage *st)
     st->state = NULL;
 }
 
-struct stage stage_greylist_create(const struct config *cfg, struct kv *kv)
+void stage_greylist_params(const struct config *cfg, struct greylist_params *p)
 {
     const struct config_greylist *c = &cfg->greylist;
-    struct grey_stage *g = xcalloc(1, sizeof(*g));
-    g->cfg = cfg;
-    g->kv = kv;
-    g->params = (struct greylist_params){
+    *p = (struct greylist_params){
         .delay_s = (int64_t)(c->delay_ms / 1000),
         .retry_window_s = (int64_t)(c->retry_window_ms / 1000),
         .max_age_s = (int64_t)(c->max_age_ms / 1000),
@@ -275,6 +272,15 @@ struct stage stage_greylist_create(const struct config *cfg, struct kv *kv)
         .awl_after = c->auto_whitelist_after,
         .hash_key = NULL,
     };
+}
+
+struct stage stage_greylist_create(const struct config *cfg, struct kv *kv)
+{
+    const struct config_greylist *c = &cfg->greylist;
+    struct grey_stage *g = xcalloc(1, sizeof(*g));
+    g->cfg = cfg;
+    g->kv = kv;
+    stage_greylist_params(cfg, &g->params);
     if (!kv) {
         g->broken = "the state store is not open";
         log_error("greylist: the state store is not open: every request passes unchecked");

@@ -20,6 +20,7 @@
 #ifndef GREYSPF_ENGINE_STAGE_GREYLIST_H
 #define GREYSPF_ENGINE_STAGE_GREYLIST_H
 #include "engine/config.h"
+#include "engine/greylist.h"
 #include "engine/pipeline.h"
 
 struct kv;
@@ -28,6 +29,10 @@ struct kv;
  * (borrowed; NULL: every request fails open, logged once here). With hash_keys the key file
  * in cfg->state_dir is read, or created (greylist_hash_key_load); if that fails the stage
  * fails open too. */
+/* stage_greylist_params - cfg's [greylist] as struct greylist_params (hash_key NULL); the
+ * admin commands and the postgrey import build keys with the same parameters */
+void stage_greylist_params(const struct config *cfg, struct greylist_params *p);
+
 struct stage stage_greylist_create(const struct config *cfg, struct kv *kv);
 
 #endif

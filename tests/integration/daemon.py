@@ -9,6 +9,7 @@ import tempfile
 import time
 
 GREYSPFD = os.environ.get("GREYSPFD", "")
+HERE = os.path.dirname(os.path.abspath(__file__))
 LOADTEST = os.environ.get("GREYSPF_LOADTEST", "")
 
 
@@ -170,3 +171,19 @@ def closed_without_reply(sock, timeout=5.0):
     except socket.timeout:
         return False
     return data == b""
+
+
+class DnsServer:
+    """tests/integration/dns/dns_server.py on a random loopback port, serving zone files
+    (default: spf_daemon/zone.txt, the SPF test data)"""
+
+    def __init__(self, *zones):
+        zones = zones or (os.path.join(HERE, "spf_daemon", "zone.txt"),)
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(HERE, "dns", "dns_server.py"), *zones],
+            stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline())
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)

@@ -15,7 +15,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from daemon import GREYSPFD, Daemon, ask, request  # noqa: E402
+from daemon import DnsServer, GREYSPFD, Daemon, ask, request  # noqa: E402
 
 DEFER = "action=DEFER_IF_PERMIT 4.7.1 Greylisted, please try again in "
 GOOD = "192.0.2.10"   # authorised by the records under spftest.
@@ -47,17 +47,6 @@ class OverrideDaemon(Daemon):
                 f.write(self.overrides)
 
 
-class DnsServer:
-    def __init__(self):
-        self.proc = subprocess.Popen(
-            ["/usr/bin/python3", os.path.join(HERE, "dns", "dns_server.py"),
-             os.path.join(HERE, "spf_daemon", "zone.txt")],
-            stdout=subprocess.PIPE, text=True)
-        self.port = int(self.proc.stdout.readline())
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 class OverrideTest(unittest.TestCase):

@@ -14,23 +14,12 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from daemon import Daemon, ask, request  # noqa: E402
+from daemon import DnsServer, Daemon, ask, request  # noqa: E402
 
 GOOD = "192.0.2.10"   # authorised by the records under spftest.
 BAD = "198.51.100.7"  # authorised by none
 
 
-class DnsServer:
-    def __init__(self):
-        self.proc = subprocess.Popen(
-            ["/usr/bin/python3", os.path.join(HERE, "dns", "dns_server.py"),
-             os.path.join(HERE, "spf_daemon", "zone.txt")],
-            stdout=subprocess.PIPE, text=True)
-        self.port = int(self.proc.stdout.readline())
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 def rcpt(client, sender, helo="nospf.spftest", instance="i1", recipient="bob@example.net",
