@@ -337,47 +337,50 @@ static int register_locked(struct metrics_registry *reg, const struct metrics_fa
     return 0;
 }
 
-int metrics_counter_register(struct metrics_registry *reg, const struct metrics_family_desc *d,
-                             struct metrics_counter *out, size_t nout)
+/* register_series - register a slot-backed family under the lock; *first is its first
+ * series' slot (series i is first + i) */
+static int register_series(struct metrics_registry *reg, const struct metrics_family_desc *d,
+                           enum metrics_type type, const double *bounds, size_t nbounds,
+                           size_t nout, uint32_t *first)
 {
     struct metrics_family *f;
     pthread_mutex_lock(&reg->lock);
-    int err = register_locked(reg, d, METRICS_COUNTER, false, NULL, 0, nout, &f);
+    int err = register_locked(reg, d, type, false, bounds, nbounds, nout, &f);
+    if (!err)
+        *first = f->first;
     pthread_mutex_unlock(&reg->lock);
-    if (err)
-        return err;
-    for (size_t i = 0; i < nout; i++)
-        out[i].id = f->first + (uint32_t)i;
-    return 0;
+    return err;
+}
+
+int metrics_counter_register(struct metrics_registry *reg, const struct metrics_family_desc *d,
+                             struct metrics_counter *out, size_t nout)
+{
+    uint32_t first;
+    int err = register_series(reg, d, METRICS_COUNTER, NULL, 0, nout, &first);
+    for (size_t i = 0; !err && i < nout; i++)
+        out[i].id = first + (uint32_t)i;
+    return err;
 }
 
 int metrics_gauge_register(struct metrics_registry *reg, const struct metrics_family_desc *d,
                            struct metrics_gauge *out, size_t nout)
 {
-    struct metrics_family *f;
-    pthread_mutex_lock(&reg->lock);
-    int err = register_locked(reg, d, METRICS_GAUGE, false, NULL, 0, nout, &f);
-    pthread_mutex_unlock(&reg->lock);
-    if (err)
-        return err;
-    for (size_t i = 0; i < nout; i++)
-        out[i].id = f->first + (uint32_t)i;
-    return 0;
+    uint32_t first;
+    int err = register_series(reg, d, METRICS_GAUGE, NULL, 0, nout, &first);
+    for (size_t i = 0; !err && i < nout; i++)
+        out[i].id = first + (uint32_t)i;
+    return err;
 }
 
 int metrics_histogram_register(struct metrics_registry *reg, const struct metrics_family_desc *d,
                                const double *bounds, size_t nbounds, struct metrics_histogram *out,
                                size_t nout)
 {
-    struct metrics_family *f;
-    pthread_mutex_lock(&reg->lock);
-    int err = register_locked(reg, d, METRICS_HISTOGRAM, false, bounds, nbounds, nout, &f);
-    pthread_mutex_unlock(&reg->lock);
-    if (err)
-        return err;
-    for (size_t i = 0; i < nout; i++)
-        out[i].id = f->first + (uint32_t)i;
-    return 0;
+    uint32_t first;
+    int err = register_series(reg, d, METRICS_HISTOGRAM, bounds, nbounds, nout, &first);
+    for (size_t i = 0; !err && i < nout; i++)
+        out[i].id = first + (uint32_t)i;
+    return err;
 }
 
 int metrics_callback_register(struct metrics_registry *reg, const struct metrics_family_desc *d,
