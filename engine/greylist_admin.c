@@ -1,8 +1,8 @@
 /* engine/greylist_admin.c - the greylisting admin commands and the dynamic whitelist; see
  * greylist_admin.h. Keys are built and decoded only through greylist.h's layout; every scan
  * stops at its limit. A command's state is made for that command on the control thread and
- * freed after it; greylist_admin_whitelisted (workers) uses only the store. Nothing mutable
- * is shared beyond the store itself. */
+ * freed after it. The one mutable thing shared with the workers is the dynamic whitelist's
+ * in-memory mirror (struct greylist_dynwl, its own rwlock), changed only after the store. */
 #include "engine/greylist_admin.h"
 #include "engine/stage_greylist.h"
 #include "engine/base/alloc.h"
@@ -15,6 +15,8 @@
 #include "kv/kv.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +30,8 @@
 
 struct greylist_admin {
     struct kv *kv;
-    struct greylist_params p; /* p.hash_key points at hash_key below, or is NULL */
+    struct greylist_dynwl *wl; /* the mirror the workers match against, or NULL */
+    struct greylist_params p;  /* p.hash_key points at hash_key below, or is NULL */
     uint8_t hash_key[GREYLIST_HASH_KEY_LEN];
     char hash_err[300]; /* hash_keys is on but the key could not be loaded: why */
 };
@@ -854,57 +857,146 @@ static bool suffix_match(const char *name, size_t n, const char *dom, size_t dn)
     return n == dn || name[n - dn - 1] == '.';
 }
 
-struct wl_ctx {
-    const struct ip_addr *ip;
-    const char *name, *rcpt;
-    size_t name_len, rcpt_len;
-    bool hit;
+/* --- the in-memory mirror of the dynamic whitelist ------------------------------------------- */
+
+/* struct wl_entry - one "w/c/..." or "w/r/..." key, its CIDR parsed once */
+struct wl_entry {
+    bool client;
+    bool is_cidr; /* client entry with a "/": c is valid */
+    struct cidr c;
+    uint16_t n;
+    char v[WL_VALUE_MAX];
 };
 
-/* wl_cb - test one whitelist entry (kv_scan_cb); stops at a match */
-static int wl_cb(const void *key, size_t klen, const void *val, size_t vlen, int64_t expires_s,
-                 void *arg)
+/* Workers read the mirror on every RCPT; the control thread changes it after it changed the
+ * store. Readers take lock shared, except when count says the list is empty (the usual case:
+ * no lock at all; a reader racing with the first add may miss it for that one request). */
+struct greylist_dynwl {
+    pthread_rwlock_t lock; /* protects: e, n, cap */
+    atomic_size_t count;   /* == n; relaxed, only for the empty fast path */
+    struct wl_entry *e;
+    size_t n, cap;
+};
+
+/* entry_set - e from a stored key (k: "w/c/VALUE" or "w/r/VALUE"); false if not one */
+static bool entry_set(struct wl_entry *e, const char *k, size_t klen)
 {
-    (void)val, (void)vlen, (void)expires_s;
-    struct wl_ctx *x = arg;
-    const char *k = key;
-    if (klen < 5 || klen - 4 >= WL_VALUE_MAX || k[3] != '/')
-        return 0;
-    const char *v = k + 4;
-    size_t n = klen - 4;
-    if (k[2] == 'c') {
-        if (memchr(v, '/', n)) {
-            struct cidr c;
-            x->hit = x->ip && cidr_parse(v, n, true, &c) && cidr_match(&c, x->ip);
-        } else {
-            x->hit = x->name_len && suffix_match(x->name, x->name_len, v, n);
-        }
-    } else if (k[2] == 'r' && x->rcpt_len) {
-        const char *at = memchr(v, '@', n);
-        const char *rat = memrchr(x->rcpt, '@', x->rcpt_len);
-        if (!at) { /* a domain: the recipient's domain is it or below it */
-            x->hit = rat && suffix_match(rat + 1, x->rcpt_len - (size_t)(rat + 1 - x->rcpt), v, n);
-        } else if (rat) { /* local@domain, also local+ext@domain */
-            size_t ln = (size_t)(at - v), rln = (size_t)(rat - x->rcpt);
-            size_t dn = n - ln - 1, rdn = x->rcpt_len - rln - 1;
-            x->hit = dn == rdn && strncasecmp(at + 1, rat + 1, dn) == 0 && rln >= ln &&
-                     strncasecmp(x->rcpt, v, ln) == 0 && (rln == ln || x->rcpt[ln] == '+');
-        }
-    }
-    return x->hit;
+    if (klen < 5 || klen - 4 >= WL_VALUE_MAX || k[3] != '/' || (k[2] != 'c' && k[2] != 'r'))
+        return false;
+    memset(e, 0, sizeof(*e));
+    e->client = k[2] == 'c';
+    e->n = (uint16_t)(klen - 4);
+    memcpy(e->v, k + 4, e->n);
+    e->is_cidr = e->client && memchr(e->v, '/', e->n) && cidr_parse(e->v, e->n, true, &e->c);
+    return true;
 }
 
-bool greylist_admin_whitelisted(struct kv *kv, const struct ip_addr *ip, const char *client_name,
-                                const char *recipient, int64_t now_s)
+/* entry_find - index of the entry equal to e (kind and value), or n */
+static size_t entry_find(const struct greylist_dynwl *w, const struct wl_entry *e)
 {
-    if (!kv)
+    for (size_t i = 0; i < w->n; i++)
+        if (w->e[i].client == e->client && w->e[i].n == e->n && memcmp(w->e[i].v, e->v, e->n) == 0)
+            return i;
+    return w->n;
+}
+
+/* dynwl_change - add (present) or remove the entry of key k in the mirror */
+static void dynwl_change(struct greylist_dynwl *w, const char *k, size_t klen, bool present)
+{
+    struct wl_entry e;
+    if (!w || !entry_set(&e, k, klen))
+        return;
+    pthread_rwlock_wrlock(&w->lock);
+    size_t i = entry_find(w, &e);
+    if (present && i == w->n) {
+        if (w->n == w->cap) {
+            w->cap = w->cap ? 2 * w->cap : 16;
+            w->e = xrealloc(w->e, w->cap * sizeof(*w->e));
+        }
+        w->e[w->n++] = e;
+    } else if (!present && i < w->n) {
+        w->e[i] = w->e[--w->n];
+    }
+    atomic_store_explicit(&w->count, w->n, memory_order_relaxed);
+    pthread_rwlock_unlock(&w->lock);
+}
+
+/* load_cb - one stored entry into the mirror (kv_scan_cb) */
+static int load_cb(const void *key, size_t klen, const void *val, size_t vlen, int64_t expires_s,
+                   void *arg)
+{
+    (void)val, (void)vlen, (void)expires_s;
+    dynwl_change(arg, key, klen, true);
+    return 0;
+}
+
+struct greylist_dynwl *greylist_dynwl_load(struct kv *kv, int64_t now_s, int *err)
+{
+    struct greylist_dynwl *w = xcalloc(1, sizeof(*w));
+    pthread_rwlock_init(&w->lock, NULL);
+    atomic_init(&w->count, 0);
+    int rc = kv_scan_prefix(kv, "w/", 2, now_s, load_cb, w);
+    if (rc != 0) {
+        greylist_dynwl_destroy(w);
+        *err = rc;
+        return NULL;
+    }
+    *err = 0;
+    return w;
+}
+
+void greylist_dynwl_destroy(struct greylist_dynwl *w)
+{
+    if (!w)
+        return;
+    pthread_rwlock_destroy(&w->lock);
+    free(w->e);
+    free(w);
+}
+
+size_t greylist_dynwl_count(struct greylist_dynwl *w)
+{
+    return w ? atomic_load_explicit(&w->count, memory_order_relaxed) : 0;
+}
+
+/* entry_hit - whether e lists the client (ip and/or name[0..nn)) or the recipient r[0..rn) */
+static bool entry_hit(const struct wl_entry *e, const struct ip_addr *ip, const char *name,
+                      size_t nn, const char *r, size_t rn)
+{
+    const char *v = e->v;
+    size_t n = e->n;
+    if (e->client) {
+        if (e->is_cidr)
+            return ip && cidr_match(&e->c, ip);
+        return !memchr(v, '/', n) && nn && suffix_match(name, nn, v, n);
+    }
+    if (!rn)
         return false;
-    struct wl_ctx x = {.ip = ip, .name = client_name, .rcpt = recipient};
-    x.name_len = client_name && strcasecmp(client_name, "unknown") != 0 ? strlen(client_name) : 0;
-    x.rcpt_len = recipient ? strlen(recipient) : 0;
-    if (kv_scan_prefix(kv, "w/", 2, now_s, wl_cb, &x) != 0)
+    const char *at = memchr(v, '@', n);
+    const char *rat = memrchr(r, '@', rn);
+    if (!at) /* a domain: the recipient's domain is it or below it */
+        return rat && suffix_match(rat + 1, rn - (size_t)(rat + 1 - r), v, n);
+    if (!rat) /* local@domain, also local+ext@domain */
         return false;
-    return x.hit;
+    size_t ln = (size_t)(at - v), rln = (size_t)(rat - r);
+    size_t dn = n - ln - 1, rdn = rn - rln - 1;
+    return dn == rdn && strncasecmp(at + 1, rat + 1, dn) == 0 && rln >= ln &&
+           strncasecmp(r, v, ln) == 0 && (rln == ln || r[ln] == '+');
+}
+
+bool greylist_dynwl_match(struct greylist_dynwl *w, const struct ip_addr *ip,
+                          const char *client_name, const char *recipient)
+{
+    if (!w || atomic_load_explicit(&w->count, memory_order_relaxed) == 0)
+        return false;
+    size_t nn = client_name && strcasecmp(client_name, "unknown") != 0 ? strlen(client_name) : 0;
+    size_t rn = recipient ? strlen(recipient) : 0;
+    bool hit = false;
+    pthread_rwlock_rdlock(&w->lock);
+    for (size_t i = 0; i < w->n && !hit; i++)
+        hit = entry_hit(&w->e[i], ip, client_name, nn, recipient, rn);
+    pthread_rwlock_unlock(&w->lock);
+    return hit;
 }
 
 struct wl_list_ctx {
@@ -1007,6 +1099,7 @@ static int cmd_whitelist(struct greylist_admin *a, int argc, char **argv, int64_
     } else if (!add) {
         return control_fail(o, "%s %s is not listed", argv[2], key + 4);
     }
+    dynwl_change(a->wl, key, klen, add); /* the store first: a failed write changes nothing */
     const char *what = add ? (present ? "already listed" : "added") : "removed";
     if (o->json) {
         control_printf(o, "{\"result\":\"%s\",\"kind\":\"%s\",\"value\":", what, argv[2]);
@@ -1072,11 +1165,13 @@ int greylist_admin_run(struct greylist_admin *a, int argc, char **argv, int64_t 
     return control_fail(out, "unknown command \"%.64s\"", argv[0]);
 }
 
-struct greylist_admin *greylist_admin_create(struct kv *kv, const struct greylist_params *p,
+struct greylist_admin *greylist_admin_create(struct kv *kv, struct greylist_dynwl *wl,
+                                             const struct greylist_params *p,
                                              const uint8_t *hash_key)
 {
     struct greylist_admin *a = xcalloc(1, sizeof(*a));
     a->kv = kv;
+    a->wl = wl;
     a->p = *p;
     a->p.hash_key = NULL;
     if (hash_key) {
@@ -1094,6 +1189,7 @@ static int handler(void *arg, int argc, char **argv, struct control_out *out)
     struct server *s = arg;
     pthread_mutex_lock(&s->rt_mu);
     struct kv *kv = s->res.kv;
+    struct greylist_dynwl *wl = s->res.dynwl;
     pthread_mutex_unlock(&s->rt_mu);
     if (!kv)
         return control_fail(out, "greylisting is not enabled ([greylist] enabled = no)");
@@ -1102,7 +1198,7 @@ static int handler(void *arg, int argc, char **argv, struct control_out *out)
     const struct config *cfg = rt->cfg;
     struct greylist_params p;
     stage_greylist_params(cfg, &p);
-    struct greylist_admin *a = greylist_admin_create(kv, &p, NULL);
+    struct greylist_admin *a = greylist_admin_create(kv, wl, &p, NULL);
     if (cfg->greylist.hash_keys) { /* the stage has loaded (or made) the same key */
         if (greylist_hash_key_load(cfg->state_dir, a->hash_key, a->hash_err, sizeof(a->hash_err)) ==
             0) {

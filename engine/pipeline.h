@@ -110,9 +110,11 @@ struct pipeline;
  * caller, outliving every pipeline built with them); members may be NULL */
 struct spf_cache;
 struct kv;
+struct greylist_dynwl;
 struct pipeline_res {
     struct spf_cache *spf_cache;
     struct kv *kv; /* the greylisting store (opened when [greylist] is enabled) */
+    struct greylist_dynwl *dynwl; /* the dynamic whitelist's mirror (with kv), or NULL */
 };
 
 /* pipeline_create - the stages for cfg, in order: skip rules (skip_clients, SASL, loopback),

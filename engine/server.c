@@ -309,10 +309,11 @@ static int cmd_status(void *arg, int argc, char **argv, struct control_out *o)
 
 /* --- the greylisting store ------------------------------------------------------------------ */
 
-/* open_store - open the RocksDB store under state_dir for greylisting into s->res.kv (not yet
- * published: the caller does, under rt_mu once threads run). 0, or -1 with err filled. */
-static int open_store(struct server *s, const struct config *cfg, struct kv **out, char *err,
-                      size_t errlen)
+/* open_store - open the RocksDB store under state_dir for greylisting into *out and load its
+ * dynamic whitelist into *wl (neither published yet: the caller does, under rt_mu once threads
+ * run). 0, or -1 with err filled. */
+static int open_store(struct server *s, const struct config *cfg, struct kv **out,
+                      struct greylist_dynwl **wl, char *err, size_t errlen)
 {
     char path[4096], msg[512];
     /* state_dir itself (systemd's StateDirectory makes it; a hand-run daemon may not have
@@ -328,6 +329,14 @@ static int open_store(struct server *s, const struct config *cfg, struct kv **ou
     *out = kv_open_rocksdb(path, &o, &e, msg, sizeof(msg));
     if (!*out) {
         snprintf(err, errlen, "greylist: %s", msg);
+        return -1;
+    }
+    *wl = greylist_dynwl_load(*out, clock_wall_s(), &e);
+    if (!*wl) {
+        snprintf(err, errlen, "greylist: cannot read the dynamic whitelist in %s: %s", path,
+                 kv_strerror(e));
+        kv_close(*out);
+        *out = NULL;
         return -1;
     }
     return 0;
@@ -495,7 +504,7 @@ struct server *server_create(struct config *cfg, const int *fds, int nfds, char 
         s->res.spf_cache = spf_cache_create(cfg->spf_cache_entries,
                                             (uint32_t)(cfg->spf_cache_max_ttl_ms / 1000));
     /* the greylisting store outlives reloads; enabling greylisting by reload opens it then */
-    if (config_greylist_used(cfg) && open_store(s, cfg, &s->res.kv, err, errlen) != 0)
+    if (config_greylist_used(cfg) && open_store(s, cfg, &s->res.kv, &s->res.dynwl, err, errlen) != 0)
         goto fail;
     if (cfg->control_path) {
         char cerr[512];
@@ -577,6 +586,7 @@ void server_destroy(struct server *s)
     else
         config_free(s->boot); /* failed before the first runtime took it */
     spf_cache_destroy(s->res.spf_cache); /* after every runtime that used it */
+    greylist_dynwl_destroy(s->res.dynwl); /* likewise */
     kv_close(s->res.kv);                 /* likewise */
     daemon_metrics_fini(&s->dm);         /* after the endpoint and every thread stopped */
     pthread_mutex_destroy(&s->rt_mu);
@@ -613,7 +623,8 @@ static void reload(struct server *s)
     if (config_greylist_used(c) && !s->res.kv) {
         char err[600];
         struct kv *kv;
-        if (open_store(s, c, &kv, err, sizeof(err)) != 0) {
+        struct greylist_dynwl *wl;
+        if (open_store(s, c, &kv, &wl, err, sizeof(err)) != 0) {
             log_error("config: reload failed, keeping the running configuration: %s", err);
             metrics_counter_add_shared(s->dm.reg, s->dm.reloads[1], 1);
             config_free(c);
@@ -621,6 +632,7 @@ static void reload(struct server *s)
         }
         pthread_mutex_lock(&s->rt_mu); /* the scrape callbacks read it */
         s->res.kv = kv;
+        s->res.dynwl = wl;
         pthread_mutex_unlock(&s->rt_mu);
     }
     if (s->res.kv && c->greylist.sync != b->greylist.sync)

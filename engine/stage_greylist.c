@@ -28,6 +28,7 @@
 struct grey_stage {
     const struct config *cfg;
     struct kv *kv;
+    struct greylist_dynwl *wl; /* NULL: no dynamic whitelist */
     struct greylist_params params;
     uint8_t hash_key[GREYLIST_HASH_KEY_LEN];
     const char *broken; /* why every request fails open, or NULL */
@@ -179,9 +180,9 @@ static enum stage_result grey_run(const struct stage *st, const struct stage_ctx
     if (greylist_wl_match_client(c->wl, ctx->client_ip, req->client_name.p, req->client_name.len,
                                  &why) ||
         greylist_wl_match_recipient(c->wl, req->recipient.p, req->recipient.len) ||
-        greylist_admin_whitelisted(g->kv, ctx->client_ip,
-                                   req->client_name.len ? req->client_name.p : NULL,
-                                   req->recipient.len ? req->recipient.p : NULL, ctx->now_s)) {
+        greylist_dynwl_match(g->wl, ctx->client_ip,
+                             req->client_name.len ? req->client_name.p : NULL,
+                             req->recipient.len ? req->recipient.p : NULL)) {
         decision_note(d, "greylist=whitelisted");
         count(ctx, DM_GREY_WHITELISTED);
         return STAGE_PASS;
@@ -274,12 +275,14 @@ void stage_greylist_params(const struct config *cfg, struct greylist_params *p)
     };
 }
 
-struct stage stage_greylist_create(const struct config *cfg, struct kv *kv)
+struct stage stage_greylist_create(const struct config *cfg, struct kv *kv,
+                                   struct greylist_dynwl *wl)
 {
     const struct config_greylist *c = &cfg->greylist;
     struct grey_stage *g = xcalloc(1, sizeof(*g));
     g->cfg = cfg;
     g->kv = kv;
+    g->wl = wl;
     stage_greylist_params(cfg, &g->params);
     if (!kv) {
         g->broken = "the state store is not open";

@@ -24,15 +24,18 @@
 #include "engine/pipeline.h"
 
 struct kv;
+struct greylist_dynwl;
 
-/* stage_greylist_create - the stage for cfg (borrowed, outlives the stage) over the store kv
- * (borrowed; NULL: every request fails open, logged once here). With hash_keys the key file
- * in cfg->state_dir is read, or created (greylist_hash_key_load); if that fails the stage
- * fails open too. */
 /* stage_greylist_params - cfg's [greylist] as struct greylist_params (hash_key NULL); the
  * admin commands and the postgrey import build keys with the same parameters */
 void stage_greylist_params(const struct config *cfg, struct greylist_params *p);
 
-struct stage stage_greylist_create(const struct config *cfg, struct kv *kv);
+/* stage_greylist_create - the stage for cfg (borrowed, outlives the stage) over the store kv
+ * (borrowed; NULL: every request fails open, logged once here) and the dynamic whitelist's
+ * mirror wl (borrowed; NULL: no dynamic whitelist). With hash_keys the key file in
+ * cfg->state_dir is read, or created (greylist_hash_key_load); if that fails the stage fails
+ * open too. */
+struct stage stage_greylist_create(const struct config *cfg, struct kv *kv,
+                                   struct greylist_dynwl *wl);
 
 #endif

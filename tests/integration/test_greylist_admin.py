@@ -189,6 +189,19 @@ class TestAdmin(AdminTest):
         self.expect(s, rcpt("192.0.2.98", "new@example.org", "x@example.net", instance="3"),
                     DEFER + f"{DELAY} seconds")
         s.close()
+        # the entries live in the store: a restarted daemon whitelists at once
+        self.greyspf("whitelist", "add", "client", "mail.example.com", check=0)
+        self.assertEqual(d.stop(), 0)
+        d.start()  # the log already says "ready" once: wait for the second
+        self.assertTrue(d.wait_log(r"server: ready", count=2), d.log())
+        s = d.connect()
+        self.expect(s, rcpt("198.51.100.2", "new@example.org", "abuse@example.net",
+                            instance="4"), "action=DUNNO\n\n")
+        self.expect(s, rcpt("203.0.113.5", "new@example.org", "x@example.net", instance="5",
+                            client_name="mx.Mail.Example.com"), "action=DUNNO\n\n")
+        self.expect(s, rcpt("203.0.113.6", "new@example.org", "x@example.net", instance="6",
+                            client_name="mail.example.net"), DEFER + f"{DELAY} seconds")
+        s.close()
 
 
 def postgrey_missing():

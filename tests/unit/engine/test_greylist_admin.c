@@ -160,7 +160,7 @@ static void test_list_all(void **state)
     (void)state;
     struct kv *kv = kv_open_memory();
     populate(kv, &defaults);
-    struct greylist_admin *a = greylist_admin_create(kv, &defaults, NULL);
+    struct greylist_admin *a = greylist_admin_create(kv, NULL, &defaults, NULL);
     expect_out(a, "list", NOW, ALICE CAROL DAVE ERIN AWL);
     /* past carol's retry window: expired records are absent */
     char *out = run_ok(a, "list", T0 + 10 + 2 * 86400);
@@ -207,7 +207,7 @@ static void test_list_filters(void **state)
     };
     struct kv *kv = kv_open_memory();
     populate(kv, &defaults);
-    struct greylist_admin *a = greylist_admin_create(kv, &defaults, NULL);
+    struct greylist_admin *a = greylist_admin_create(kv, NULL, &defaults, NULL);
     for (size_t i = 0; i < N(cases); i++) {
         struct result r = run(a, cases[i].cmd, NOW);
         if (cases[i].records < 0) {
@@ -232,7 +232,7 @@ static void test_show(void **state)
     (void)state;
     struct kv *kv = kv_open_memory();
     populate(kv, &defaults);
-    struct greylist_admin *a = greylist_admin_create(kv, &defaults, NULL);
+    struct greylist_admin *a = greylist_admin_create(kv, NULL, &defaults, NULL);
     /* the key is built as the daemon builds it: network, normalised sender, lower case */
     expect_out(a, "show 192.0.2.99 Alice+x@Example.org BOB@example.net", NOW, ALICE AWL);
     expect_out(a, "show 192.0.2.0/24 alice@example.org bob@example.net", NOW, ALICE AWL);
@@ -267,7 +267,7 @@ static void test_delete(void **state)
     struct kv *kv = kv_open_memory();
     populate(kv, &defaults);
     greylist(kv, &defaults, "192.0.2.10", "alice@example.org", "zed@example.net", NULL, T0 + 50);
-    struct greylist_admin *a = greylist_admin_create(kv, &defaults, NULL);
+    struct greylist_admin *a = greylist_admin_create(kv, NULL, &defaults, NULL);
     expect_out(a, "delete 198.51.100.7 <> carol@example.net", NOW, "deleted 1\n");
     expect_err(a, "show 198.51.100.7 <> carol@example.net", NOW, "no record");
     expect_out(a, "delete 198.51.100.7 <> carol@example.net --json", NOW, "{\"deleted\":0}\n");
@@ -293,7 +293,7 @@ static void test_counts(void **state)
     (void)state;
     struct kv *kv = kv_open_memory();
     populate(kv, &defaults);
-    struct greylist_admin *a = greylist_admin_create(kv, &defaults, NULL);
+    struct greylist_admin *a = greylist_admin_create(kv, NULL, &defaults, NULL);
     expect_out(a, "counts", NOW,
                "pending 3\npassed 1\nawl 1\ntotal 5\nwhitelist 0\nkeys_estimate 5\n");
     expect_out(a, "whitelist add client 10.0.0.0/8", NOW, "added client 10.0.0.0/8\n");
@@ -312,7 +312,7 @@ static void test_json_list_and_encodings(void **state)
     /* a quoted local part with a space and "%", a recipient with a stray byte and UTF-8 */
     greylist(kv, &defaults, "192.0.2.1", "\"a b%c\"@example.org", "r\xff\xc3\xa9@example.net", NULL,
              T0);
-    struct greylist_admin *a = greylist_admin_create(kv, &defaults, NULL);
+    struct greylist_admin *a = greylist_admin_create(kv, NULL, &defaults, NULL);
     expect_out(a, "list", T0,
                "pending 192.0.2.0/24 \"a%20b%25c\"@example.org r\xff\xc3\xa9@example.net "
                "2023-11-14T22:13:20Z 2023-11-14T22:13:20Z 0 2023-11-16T22:13:20Z\n");
@@ -340,7 +340,7 @@ static void test_hashed_keys(void **state)
     struct greylist_params p = defaults;
     p.hash_key = hash_key;
     populate(kv, &p);
-    struct greylist_admin *a = greylist_admin_create(kv, &defaults, hash_key);
+    struct greylist_admin *a = greylist_admin_create(kv, NULL, &defaults, hash_key);
     char *out = run_ok(a, "list state=passed", NOW);
     /* "passed t#<32 hex> - - first last passes expires" */
     if (strncmp(out, "passed t#", 9) != 0 || strspn(out + 9, "0123456789abcdef") != 32 ||
@@ -406,7 +406,7 @@ static void test_whitelist_commands(void **state)
          "{\"result\":\"added\",\"kind\":\"recipient\",\"value\":\"x@example.com\"}\n"},
     };
     struct kv *kv = kv_open_memory();
-    struct greylist_admin *a = greylist_admin_create(kv, &defaults, NULL);
+    struct greylist_admin *a = greylist_admin_create(kv, NULL, &defaults, NULL);
     for (size_t i = 0; i < N(cases); i++) {
         if (cases[i].want[0] == '!')
             expect_err(a, cases[i].cmd, NOW - 1, cases[i].want + 1);
@@ -425,7 +425,7 @@ static void test_whitelist_cap(void **state)
 {
     (void)state;
     struct kv *kv = kv_open_memory();
-    struct greylist_admin *a = greylist_admin_create(kv, &defaults, NULL);
+    struct greylist_admin *a = greylist_admin_create(kv, NULL, &defaults, NULL);
     char cmd[128];
     for (int i = 0; i < GREYLIST_ADMIN_WL_MAX; i++) {
         snprintf(cmd, sizeof(cmd), "whitelist add client h%d.example.org", i);
@@ -478,29 +478,57 @@ static void test_whitelisted(void **state)
         {NULL, NULL, NULL, false},
     };
     struct kv *kv = kv_open_memory();
-    struct greylist_admin *a = greylist_admin_create(kv, &defaults, NULL);
-    assert_false(greylist_admin_whitelisted(kv, NULL, "mail.example.com", "x@example.org", NOW));
+    int err = -1;
+    struct greylist_dynwl *wl = greylist_dynwl_load(kv, NOW, &err);
+    assert_non_null(wl);
+    assert_int_equal(err, 0);
+    struct greylist_admin *a = greylist_admin_create(kv, wl, &defaults, NULL);
+    assert_false(greylist_dynwl_match(wl, NULL, "mail.example.com", "x@example.org"));
     char cmd[128];
     for (size_t i = 0; i < N(entries); i++) {
         snprintf(cmd, sizeof(cmd), "whitelist add %s", entries[i]);
         free(run_ok(a, cmd, NOW));
     }
-    for (size_t i = 0; i < N(probes); i++) {
-        struct ip_addr ip;
-        if (probes[i].ip && !ip_parse(probes[i].ip, strlen(probes[i].ip), &ip))
-            fail_msg("bad probe address %s", probes[i].ip);
-        bool got = greylist_admin_whitelisted(kv, probes[i].ip ? &ip : NULL, probes[i].name,
-                                              probes[i].rcpt, NOW);
-        if (got != probes[i].want)
-            fail_msg("ip %s name %s rcpt %s: got %d, want %d", probes[i].ip ? probes[i].ip : "-",
-                     probes[i].name ? probes[i].name : "-", probes[i].rcpt ? probes[i].rcpt : "-",
-                     got, probes[i].want);
-    }
-    assert_false(greylist_admin_whitelisted(NULL, NULL, "mail.example.com", NULL, NOW));
-    free(run_ok(a, "whitelist remove client 192.0.2.0/24", NOW));
+    free(run_ok(a, "whitelist add client mail.example.com", NOW)); /* already listed: no twin */
+    assert_int_equal(greylist_dynwl_count(wl), N(entries));
+    /* a second mirror loaded from the store (as at the daemon's next start) sees the same */
+    struct greylist_dynwl *loaded = greylist_dynwl_load(kv, NOW, &err);
+    assert_non_null(loaded);
+    assert_int_equal(greylist_dynwl_count(loaded), N(entries));
+    struct greylist_dynwl *mirrors[] = {wl, loaded};
+    for (size_t m = 0; m < N(mirrors); m++)
+        for (size_t i = 0; i < N(probes); i++) {
+            struct ip_addr ip;
+            if (probes[i].ip && !ip_parse(probes[i].ip, strlen(probes[i].ip), &ip))
+                fail_msg("bad probe address %s", probes[i].ip);
+            bool got = greylist_dynwl_match(mirrors[m], probes[i].ip ? &ip : NULL, probes[i].name,
+                                            probes[i].rcpt);
+            if (got != probes[i].want)
+                fail_msg("mirror %zu: ip %s name %s rcpt %s: got %d, want %d", m,
+                         probes[i].ip ? probes[i].ip : "-", probes[i].name ? probes[i].name : "-",
+                         probes[i].rcpt ? probes[i].rcpt : "-", got, probes[i].want);
+        }
+    assert_false(greylist_dynwl_match(NULL, NULL, "mail.example.com", NULL));
     struct ip_addr ip;
     ip_parse("192.0.2.5", 9, &ip);
-    assert_false(greylist_admin_whitelisted(kv, &ip, NULL, "x@y.test", NOW));
+    free(run_ok(a, "whitelist remove client 192.0.2.0/24", NOW));
+    assert_false(greylist_dynwl_match(wl, &ip, NULL, "x@y.test"));
+    assert_int_equal(greylist_dynwl_count(wl), N(entries) - 1);
+    /* an admin without a mirror changes only the store (the mirror is not a cache that
+     * notices the store: it is kept in step by the admin that owns it) */
+    struct greylist_admin *plain = greylist_admin_create(kv, NULL, &defaults, NULL);
+    free(run_ok(plain, "whitelist add client 192.0.2.0/24", NOW));
+    assert_false(greylist_dynwl_match(wl, &ip, NULL, "x@y.test"));
+    greylist_admin_destroy(plain);
+    free(run_ok(a, "whitelist remove recipient example.org", NOW));
+    free(run_ok(a, "whitelist remove recipient postmaster@example.net", NOW));
+    free(run_ok(a, "whitelist remove client mail.example.com", NOW));
+    free(run_ok(a, "whitelist remove client 10.9.8.7", NOW));
+    free(run_ok(a, "whitelist remove client 2001:db8::/32", NOW));
+    assert_int_equal(greylist_dynwl_count(wl), 0);
+    assert_false(greylist_dynwl_match(wl, NULL, "mail.example.com", "x@example.org"));
+    greylist_dynwl_destroy(loaded);
+    greylist_dynwl_destroy(wl);
     greylist_admin_destroy(a);
     kv_close(kv);
 }
