@@ -542,8 +542,19 @@ static int count(struct greylist_result *out, bool update, int rc)
     return rc;
 }
 
-int greylist_check(struct kv *kv, const struct greylist_params *p, const struct greylist_input *in,
-                   int64_t now_s, struct greylist_result *out)
+/* upd - one read-modify-write: direct (b NULL), or in the batch with *status its outcome */
+static int upd(struct kv *kv, struct kv_batch *b, const void *key, size_t klen, int64_t now_s,
+               kv_update_cb fn, void *arg, int *status)
+{
+    if (b)
+        return kv_batch_update(b, key, klen, now_s, fn, arg, status);
+    *status = 0;
+    return kv_update(kv, key, klen, now_s, fn, arg);
+}
+
+/* check - greylist_check / greylist_check_batched (b NULL: direct writes) */
+static int check(struct kv *kv, struct kv_batch *b, const struct greylist_params *p,
+                 const struct greylist_input *in, int64_t now_s, struct greylist_result *out)
 {
     char key[GREYLIST_KEY_MAX];
     char akey[GREYLIST_KEY_MAX];
@@ -563,24 +574,41 @@ int greylist_check(struct kv *kv, const struct greylist_params *p, const struct 
             out->verdict = GREYLIST_AWL;
             out->passes = r.passes;
             if (now_s >= r.last_seen_s + GREYLIST_AWL_REFRESH_S)
-                out->awl_err =
-                    count(out, true, kv_update(kv, akey, alen, now_s, awl_refresh_cb, &x));
+                out->awl_err = count(out, true, upd(kv, b, akey, alen, now_s, awl_refresh_cb, &x,
+                                                    &out->awl_commit));
             return 0;
         }
     }
     size_t klen = greylist_triplet_key(p, in, key);
     if (klen == 0)
         return KV_ERR_INVAL;
-    int rc = count(out, true, kv_update(kv, key, klen, now_s, triplet_cb, &x));
+    int rc = count(out, true, upd(kv, b, key, klen, now_s, triplet_cb, &x, &out->commit));
     if (rc != 0)
         return rc;
-    struct greylist_result calls = *out;
+    /* the verdict from the callback; the call counts and the pending status from out */
+    x.res.kv_gets = out->kv_gets;
+    x.res.kv_updates = out->kv_updates;
+    x.res.kv_get_errors = out->kv_get_errors;
+    x.res.kv_update_errors = out->kv_update_errors;
+    x.res.commit = out->commit;
     *out = x.res;
-    out->kv_gets = calls.kv_gets;
-    out->kv_updates = calls.kv_updates;
     if (out->verdict == GREYLIST_PASSED && alen)
-        out->awl_err = count(out, true, kv_update(kv, akey, alen, now_s, awl_count_cb, &x));
+        out->awl_err = count(out, true, upd(kv, b, akey, alen, now_s, awl_count_cb, &x,
+                                            &out->awl_commit));
     return 0;
+}
+
+int greylist_check(struct kv *kv, const struct greylist_params *p, const struct greylist_input *in,
+                   int64_t now_s, struct greylist_result *out)
+{
+    return check(kv, NULL, p, in, now_s, out);
+}
+
+int greylist_check_batched(struct kv_batch *b, const struct greylist_params *p,
+                           const struct greylist_input *in, int64_t now_s,
+                           struct greylist_result *out)
+{
+    return check(kv_batch_kv(b), b, p, in, now_s, out);
 }
 
 /* --- the per-install hash key ------------------------------------------------------------------

@@ -103,6 +103,10 @@ struct greylist_result {
     int64_t delayed_s; /* PASSED: seconds since the first attempt */
     uint32_t passes;   /* the record's passes after this request */
     int awl_err;       /* 0, or the KV_ERR_* of updating the AWL count (the verdict stands) */
+    /* greylist_check_batched: the statuses of the writes left pending in the batch
+     * (kv_batch_update: 1 until the commit, then 0 or KV_ERR_IO), the triplet's and the AWL
+     * record's; 0 when nothing was written (and always 0 with greylist_check) */
+    int commit, awl_commit;
     /* store calls made (set on error returns too, for metrics): */
     unsigned kv_gets, kv_updates;
     unsigned kv_get_errors, kv_update_errors;
@@ -114,6 +118,16 @@ struct greylist_result {
  * nor usable spf_domain. */
 int greylist_check(struct kv *kv, const struct greylist_params *p, const struct greylist_input *in,
                    int64_t now_s, struct greylist_result *out);
+/* greylist_check_batched - greylist_check with the store's writes made in the batch b
+ * (kv_batch_update; reads from kv_batch_kv(b)): the verdict is decided now, the records are
+ * written at the batch's commit, which sets out->commit and out->awl_commit. out must stay
+ * where it is until then, and the verdict must not be acted on while out->commit is 1; a
+ * commit that failed (out->commit < 0) means the verdict was not recorded: fail open.
+ * The AWL record is read committed (a pass counted earlier in the same batch is not seen). */
+struct kv_batch;
+int greylist_check_batched(struct kv_batch *b, const struct greylist_params *p,
+                           const struct greylist_input *in, int64_t now_s,
+                           struct greylist_result *out);
 
 /* greylist_sender_normalize - the sender as keyed: lower-cased; SRS0/SRS1 addresses replaced
  * by the original address they encode; BATV "prvs=TAG=user" / "prvs=user=TAG" / "prvs=user/TAG"

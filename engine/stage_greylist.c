@@ -34,6 +34,21 @@ struct grey_stage {
     const char *broken; /* why every request fails open, or NULL */
 };
 
+/* struct grey_wait - a request whose writes wait in the worker's batch (request arena) */
+struct grey_wait {
+    struct greylist_result r; /* r.commit / r.awl_commit are set by the commit */
+    int rc;                   /* greylist_check_batched's return */
+    struct stage_waiter waiter;
+};
+
+/* env_batch - the worker's batch for kv, made on first use; NULL if it is for another store */
+static struct kv_batch *env_batch(struct stage_env *env, struct kv *kv)
+{
+    if (!env->kv_batch)
+        env->kv_batch = kv_batch_create(kv);
+    return kv_batch_kv(env->kv_batch) == kv ? env->kv_batch : NULL;
+}
+
 /* the store-error log throttle, shared by all workers (relaxed: a log throttle only) */
 static atomic_uint_fast64_t last_error_ms;
 static atomic_uint_fast64_t errors_suppressed;
@@ -162,11 +177,67 @@ static bool header_sent(const struct stage_ctx *ctx, const struct policy_request
            (m->headers_sent & DECISION_HDR_X_GREYLIST);
 }
 
+/* verdict - act on a check's result (rc its return); with a batch, after the commit */
+static enum stage_result verdict(const struct grey_stage *g, const struct stage_ctx *ctx,
+                                 const struct policy_request *req, struct decision *d,
+                                 const struct greylist_result *r, int rc)
+{
+    const struct config_greylist *c = &g->cfg->greylist;
+    count_kv(ctx, r);
+    if (rc == 0 && r->commit < 0)
+        rc = r->commit; /* decided, but the batch's write failed: not recorded */
+    if (rc != 0) {
+        decision_note(d, "greylist=error");
+        count(ctx, DM_GREY_ERROR);
+        log_store_error(req, kv_strerror(rc));
+        return STAGE_PASS;
+    }
+    if (r->awl_err == 0 && r->awl_commit < 0)
+        log_store_error(req, "writing the auto-whitelist count failed");
+    else if (r->awl_err) /* the verdict stands; the AWL count missed one pass */
+        log_store_error(req, "updating the auto-whitelist count failed");
+    switch (r->verdict) {
+    case GREYLIST_NEW:
+    case GREYLIST_EARLY:
+        if (c->learning) {
+            note(d, r->verdict == GREYLIST_NEW ? "learning:new" : "learning:early", "left",
+                 (long long)r->left_s);
+            count(ctx, DM_GREY_LEARNING);
+            return STAGE_PASS;
+        }
+        note(d, greylist_verdict_name(r->verdict), "left", (long long)r->left_s);
+        count(ctx, r->verdict == GREYLIST_NEW ? DM_GREY_NEW : DM_GREY_EARLY);
+        decision_set(d, "greylist", defer_reply(c, ctx->arena, req, r->left_s),
+                     r->verdict == GREYLIST_NEW ? "new" : "early");
+        return STAGE_DECIDED;
+    case GREYLIST_PASSED:
+        note(d, "passed", "delayed", (long long)r->delayed_s);
+        count(ctx, DM_GREY_PASSED);
+        if (c->x_greylist_header && !header_sent(ctx, req))
+            decision_prepend(d, x_greylist(g, ctx->arena, r->delayed_s, ctx->now_s),
+                             DECISION_HDR_X_GREYLIST);
+        return STAGE_PASS;
+    case GREYLIST_KNOWN:
+        decision_note(d, "greylist=passed");
+        count(ctx, DM_GREY_PASSED);
+        return STAGE_PASS;
+    case GREYLIST_AWL:
+        decision_note(d, "greylist=awl");
+        count(ctx, DM_GREY_AWL);
+        return STAGE_PASS;
+    }
+    return STAGE_PASS;
+}
+
 static enum stage_result grey_run(const struct stage *st, const struct stage_ctx *ctx,
                                   const struct policy_request *req, struct decision *d)
 {
     const struct grey_stage *g = st->state;
     const struct config_greylist *c = &g->cfg->greylist;
+    if (*ctx->slot) { /* resumed: the worker's batch has been committed */
+        const struct grey_wait *w = *ctx->slot;
+        return verdict(g, ctx, req, d, &w->r, w->rc);
+    }
     if (req->state != POLICY_STATE_RCPT)
         return STAGE_PASS;
     const struct override_settings *set = ctx->settings;
@@ -208,48 +279,24 @@ static enum stage_result grey_run(const struct stage *st, const struct stage_ctx
     struct greylist_params params = g->params;
     if (set)
         params.delay_s = (int64_t)(set->greylist_delay_ms / 1000);
-    struct greylist_result r;
-    int rc = greylist_check(g->kv, &params, &in, ctx->now_s, &r);
-    count_kv(ctx, &r);
-    if (rc != 0) {
-        decision_note(d, "greylist=error");
-        count(ctx, DM_GREY_ERROR);
-        log_store_error(req, kv_strerror(rc));
-        return STAGE_PASS;
+    struct stage_env *env = ctx->env;
+    struct kv_batch *batch = env ? env_batch(env, g->kv) : NULL;
+    if (!batch) { /* outside a worker: direct writes, the verdict at once */
+        struct greylist_result r;
+        int rc = greylist_check(g->kv, &params, &in, ctx->now_s, &r);
+        return verdict(g, ctx, req, d, &r, rc);
     }
-    if (r.awl_err) /* the verdict stands; the AWL count missed one pass */
-        log_store_error(req, "updating the auto-whitelist count failed");
-    switch (r.verdict) {
-    case GREYLIST_NEW:
-    case GREYLIST_EARLY:
-        if (c->learning) {
-            note(d, r.verdict == GREYLIST_NEW ? "learning:new" : "learning:early", "left",
-                 (long long)r.left_s);
-            count(ctx, DM_GREY_LEARNING);
-            return STAGE_PASS;
-        }
-        note(d, greylist_verdict_name(r.verdict), "left", (long long)r.left_s);
-        count(ctx, r.verdict == GREYLIST_NEW ? DM_GREY_NEW : DM_GREY_EARLY);
-        decision_set(d, "greylist", defer_reply(c, ctx->arena, req, r.left_s),
-                     r.verdict == GREYLIST_NEW ? "new" : "early");
-        return STAGE_DECIDED;
-    case GREYLIST_PASSED:
-        note(d, "passed", "delayed", (long long)r.delayed_s);
-        count(ctx, DM_GREY_PASSED);
-        if (c->x_greylist_header && !header_sent(ctx, req))
-            decision_prepend(d, x_greylist(g, ctx->arena, r.delayed_s, ctx->now_s),
-                             DECISION_HDR_X_GREYLIST);
-        return STAGE_PASS;
-    case GREYLIST_KNOWN:
-        decision_note(d, "greylist=passed");
-        count(ctx, DM_GREY_PASSED);
-        return STAGE_PASS;
-    case GREYLIST_AWL:
-        decision_note(d, "greylist=awl");
-        count(ctx, DM_GREY_AWL);
-        return STAGE_PASS;
-    }
-    return STAGE_PASS;
+    /* a worker: the writes join its batch; the verdict waits for the commit if any is
+     * pending (stage_env.h), with its state in the request's arena */
+    struct grey_wait *w = arena_alloc(ctx->arena, sizeof(*w));
+    w->rc = greylist_check_batched(batch, &params, &in, ctx->now_s, &w->r);
+    if (w->r.commit != 1 && w->r.awl_commit != 1)
+        return verdict(g, ctx, req, d, &w->r, w->rc);
+    w->waiter = (struct stage_waiter){.resume = ctx->resume, .arg = ctx->resume_arg,
+                                      .next = env->commit_waiters};
+    env->commit_waiters = &w->waiter;
+    *ctx->slot = w;
+    return STAGE_PENDING;
 }
 
 static void grey_destroy(struct stage *st)

@@ -4,6 +4,7 @@
 #include "engine/base/clock.h"
 #include "engine/base/log.h"
 #include "engine/server_int.h"
+#include "kv/kv.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -54,6 +55,33 @@ static void wake_io(struct worker *w)
         for (unsigned i = b; i < s->n_io; i += 64)
             io_thread_wake(&s->io[i]);
     }
+}
+
+/* turn_end - the end of a loop turn: the group commit of the store (stage_env.h), which
+ * resumes the requests waiting for it, then one wake-up per I/O thread for every reply of the
+ * turn. No reply that reports a store write leaves before the write is committed, so a
+ * kill -9 right after a reply loses nothing it promised. Repeats while resumed requests
+ * left writes or waiters of their own (none do today: the greylist stage decides on resume). */
+static void turn_end(struct worker *w)
+{
+    struct stage_env *env = &w->env;
+    while (env->kv_batch && (!kv_batch_idle(env->kv_batch) || env->commit_waiters)) {
+        kv_batch_commit(env->kv_batch); /* a failure is logged; each waiter reads its status */
+        struct stage_waiter *x = env->commit_waiters, *fifo = NULL;
+        env->commit_waiters = NULL;
+        while (x) { /* the list is newest first: resume in arrival order */
+            struct stage_waiter *next = x->next;
+            x->next = fifo;
+            fifo = x;
+            x = next;
+        }
+        while (fifo) {
+            struct stage_waiter *next = fifo->next; /* fifo may be freed by its resume */
+            fifo->resume(fifo->arg);
+            fifo = next;
+        }
+    }
+    wake_io(w);
 }
 
 /* log_decision - the one info line per decision */
@@ -194,6 +222,7 @@ static void worker_start(struct worker *w, struct job *j)
  * gone and free the jobs when reaping) */
 static void worker_abandon(struct worker *w)
 {
+    turn_end(w); /* requests waiting for the commit get their answers first */
     while (w->parked.park_next != &w->parked) {
         struct job *j = w->parked.park_next;
         unpark(w, j);
@@ -203,7 +232,7 @@ static void worker_abandon(struct worker *w)
         j->reply = NULL;
         hand_back(w, j);
     }
-    wake_io(w);
+    turn_end(w);
 }
 
 /* worker_timeout - epoll timeout: -1 (sleep until woken), or the next stage deadline */
@@ -240,7 +269,7 @@ void *worker_main(void *arg)
         }
         if (w->env.tick && w->n_parked)
             w->env.tick(&w->env, clock_mono_ms());
-        wake_io(w);
+        turn_end(w);
         if (n == WORKER_BATCH)
             continue; /* busy: keep draining, stage deadlines checked each batch */
         if (atomic_load_explicit(&s->stopping, memory_order_acquire)) {
@@ -255,7 +284,7 @@ void *worker_main(void *arg)
         if (j) {
             atomic_store_explicit(&w->idle, 0, memory_order_relaxed);
             worker_start(w, j);
-            wake_io(w);
+            turn_end(w);
             continue;
         }
         struct epoll_event ev[8];
@@ -278,8 +307,10 @@ void *worker_main(void *arg)
          * epoll would otherwise spin on answers to cancelled lookups */
         if (stage_io && w->env.tick && !w->n_parked)
             w->env.tick(&w->env, clock_mono_ms());
-        wake_io(w); /* replies of requests resumed by the stages' descriptors */
+        turn_end(w); /* replies of requests resumed by the stages' descriptors */
     }
+    kv_batch_destroy(w->env.kv_batch); /* empty: turn_end committed it */
+    w->env.kv_batch = NULL;
     if (w->env.fini)
         w->env.fini(&w->env);
     metrics_shard_release(w->env.shard);

@@ -350,3 +350,200 @@ const char *kv_strerror(int err)
     }
     return "unknown kv error";
 }
+
+/* ---- batches ---- */
+
+/* struct batch_entry - one pending write; key and record are offsets into the batch's buf */
+struct batch_entry {
+    size_t koff, klen;
+    size_t roff, rlen;
+    bool del;
+    int *status;
+};
+
+struct kv_batch {
+    struct kv *kv;
+    unsigned char *buf; /* keys and records of the pending writes */
+    size_t len, cap;
+    struct batch_entry *e;
+    size_t n, ecap;
+    struct kv_write *w; /* the commit's view of e (ecap of them) */
+    int **deps;         /* statuses of updates that read a pending record, ndeps of them */
+    size_t ndeps, dcap;
+    uint32_t *held;     /* stripe indices held, nheld of them */
+    size_t nheld, hcap;
+    uint64_t heldmap[KV_STRIPES / 64];
+};
+
+struct kv_batch *kv_batch_create(struct kv *kv)
+{
+    struct kv_batch *b = xcalloc(1, sizeof(*b));
+    b->kv = kv;
+    return b;
+}
+
+struct kv *kv_batch_kv(const struct kv_batch *b)
+{
+    return b->kv;
+}
+
+size_t kv_batch_pending(const struct kv_batch *b)
+{
+    return b->n;
+}
+
+bool kv_batch_idle(const struct kv_batch *b)
+{
+    return b->n == 0 && b->nheld == 0 && b->ndeps == 0;
+}
+
+void kv_batch_destroy(struct kv_batch *b)
+{
+    if (!b)
+        return;
+    kv_batch_commit(b);
+    free(b->buf);
+    free(b->e);
+    free(b->w);
+    free(b->held);
+    free(b->deps);
+    free(b);
+}
+
+/* batch_copy - append n bytes to b's buffer; their offset */
+static size_t batch_copy(struct kv_batch *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        b->cap = b->cap ? b->cap : 4096;
+        while (b->len + n > b->cap)
+            b->cap *= 2;
+        b->buf = xrealloc(b->buf, b->cap);
+    }
+    size_t off = b->len;
+    if (n)
+        memcpy(b->buf + off, p, n);
+    b->len += n;
+    return off;
+}
+
+/* batch_add - a pending write of key (rec NULL: a delete) reporting into status */
+static void batch_add(struct kv_batch *b, const void *key, size_t klen, const void *rec,
+                      size_t rlen, int *status)
+{
+    if (b->n == b->ecap) {
+        b->ecap = b->ecap ? 2 * b->ecap : 64;
+        b->e = xrealloc(b->e, b->ecap * sizeof(*b->e));
+        b->w = xrealloc(b->w, b->ecap * sizeof(*b->w));
+    }
+    struct batch_entry *e = &b->e[b->n++];
+    e->koff = batch_copy(b, key, klen);
+    e->klen = klen;
+    e->roff = batch_copy(b, rec, rlen);
+    e->rlen = rlen;
+    e->del = rec == NULL;
+    e->status = status;
+    *status = 1;
+}
+
+/* batch_find - the latest pending write of key, or NULL */
+static const struct batch_entry *batch_find(const struct kv_batch *b, const void *key,
+                                            size_t klen)
+{
+    for (size_t i = b->n; i-- > 0;)
+        if (b->e[i].klen == klen && memcmp(b->buf + b->e[i].koff, key, klen) == 0)
+            return &b->e[i];
+    return NULL;
+}
+
+/* batch_hold - make sure b holds stripe si; false when it had to take it just now */
+static bool batch_hold(struct kv_batch *b, size_t si)
+{
+    uint64_t bit = 1ull << (si % 64);
+    if (b->heldmap[si / 64] & bit)
+        return true;
+    pthread_mutex_t *mu = &b->kv->stripes[si].mu;
+    if (pthread_mutex_trylock(mu) != 0) {
+        kv_batch_commit(b); /* never wait while holding a stripe (kv_int.h) */
+        pthread_mutex_lock(mu);
+    }
+    if (b->nheld == b->hcap) {
+        b->hcap = b->hcap ? 2 * b->hcap : 64;
+        b->held = xrealloc(b->held, b->hcap * sizeof(*b->held));
+    }
+    b->held[b->nheld++] = (uint32_t)si;
+    b->heldmap[si / 64] |= bit;
+    return false;
+}
+
+int kv_batch_update(struct kv_batch *b, const void *key, size_t klen, int64_t now_s,
+                    kv_update_cb fn, void *arg, int *status)
+{
+    *status = 0;
+    if (!key_ok(key, klen) || now_s < 0 || !fn)
+        return KV_ERR_INVAL;
+    struct kv *kv = b->kv;
+    note_now(kv, now_s);
+    struct upd_ctx c = {.fn = fn, .arg = arg, .now_s = now_s, .op = KV_UPDATE_KEEP};
+    size_t si = kv_key_hash(key, klen) & (KV_STRIPES - 1);
+    /* a pending write of this very key exists only if the stripe was already held */
+    const struct batch_entry *pe = batch_hold(b, si) ? batch_find(b, key, klen) : NULL;
+    int rc = 0;
+    if (pe && pe->del) {
+        struct kv_update u = {0};
+        upd_decide(&c, &u);
+    } else if (pe) {
+        upd_raw(b->buf + pe->roff, pe->rlen, &c);
+    } else {
+        rc = kv->ops->get(kv, key, klen, upd_raw, &c);
+        if (rc == KV_ERR_NOTFOUND) {
+            struct kv_update u = {0};
+            upd_decide(&c, &u);
+            rc = 0;
+        }
+    }
+    if (rc == 0) {
+        if (c.op == KV_UPDATE_PUT) {
+            batch_add(b, key, klen, c.rb.p, c.rb.len, status);
+        } else if (c.op == KV_UPDATE_DELETE && (c.stored || pe)) {
+            batch_add(b, key, klen, NULL, 0, status);
+        } else if (pe) { /* decided on a pending record: stands or falls with its commit */
+            if (b->ndeps == b->dcap) {
+                b->dcap = b->dcap ? 2 * b->dcap : 16;
+                b->deps = xrealloc(b->deps, b->dcap * sizeof(*b->deps));
+            }
+            b->deps[b->ndeps++] = status;
+            *status = 1;
+        }
+    }
+    rec_buf_fini(&c.rb);
+    if (c.corrupt)
+        log_corrupt("update", key, klen);
+    return rc < 0 ? rc : c.rc;
+}
+
+int kv_batch_commit(struct kv_batch *b)
+{
+    int rc = 0;
+    if (b->n) {
+        for (size_t i = 0; i < b->n; i++) {
+            const struct batch_entry *e = &b->e[i];
+            b->w[i] = (struct kv_write){.key = b->buf + e->koff, .klen = e->klen,
+                                        .rec = e->del ? NULL : b->buf + e->roff,
+                                        .rlen = e->rlen, .del = e->del};
+        }
+        rc = b->kv->ops->write(b->kv, b->w, b->n);
+        for (size_t i = 0; i < b->n; i++)
+            *b->e[i].status = rc;
+    }
+    for (size_t i = 0; i < b->ndeps; i++)
+        *b->deps[i] = rc;
+    b->ndeps = 0;
+    for (size_t i = 0; i < b->nheld; i++) {
+        pthread_mutex_unlock(&b->kv->stripes[b->held[i]].mu);
+        b->heldmap[b->held[i] / 64] = 0;
+    }
+    b->nheld = 0;
+    b->n = 0;
+    b->len = 0;
+    return rc;
+}

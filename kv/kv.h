@@ -9,8 +9,9 @@
  * judges expiry by the largest now_s any call has passed, so now_s must really be the wall
  * clock in seconds (a value in milliseconds would expire everything at the next compaction).
  *
- * kv_update() is the one atomic primitive: a read-modify-write of one key, serialised against
- * every other write to that key (striped locks: key hash -> 1024 stripes, never a global lock).
+ * kv_update() is the one atomic primitive: a read-modify-write of one key (kv_batch_update: the
+ * same, committed with others in one write), serialised against every other write to that key
+ * (striped locks: key hash -> 4096 stripes, never a global lock).
  * The interface is kept narrow on purpose so a networked backend (Redis/Valkey) can implement
  * it later: no transactions across keys, no ordering promised by scans, no iterator objects.
  *
@@ -108,6 +109,51 @@ typedef enum kv_update_op (*kv_update_cb)(struct kv_update *u, void *arg);
  * expiry or an unknown op: nothing is written). */
 int kv_update(struct kv *kv, const void *key, size_t klen, int64_t now_s, kv_update_cb fn,
               void *arg);
+
+/* Batched updates: one thread's group commit.
+ * A thread that updates many keys in a row (a worker and its batch of requests) makes each
+ * update with kv_batch_update and then calls kv_batch_commit once: one backend write for the
+ * lot (RocksDB: one WriteBatch, so one log append and one write-group join instead of one per
+ * key). kv_batch_update decides as kv_update does (fn runs at once on the current record,
+ * with the key's stripe held), but the new record is applied at the commit. Until then:
+ *   - the key's stripe stays held by the batch: every other writer of a key in that stripe
+ *     (kv_put, kv_delete, kv_update, another batch) waits for the commit, so the per-key
+ *     serialisation of kv_update holds across batches;
+ *   - later updates in the same batch see the pending record (they read their own writes);
+ *   - kv_get, kv_scan_prefix and all other threads read the committed record.
+ * No deadlock: a batch never waits for a stripe while it holds one; when the stripe it needs
+ * is busy it commits what it has first (a commit can thus happen inside kv_batch_update) and
+ * then waits. A batch belongs to one thread, which must not call kv_put/kv_delete/kv_update
+ * while the batch holds stripes, and must commit before it blocks on anything else (others
+ * may be waiting for its stripes).
+ * Every update that leaves a write pending, or that decided on a pending record of the same
+ * batch, names an int, *status, that is 1 until the commit that applies it sets it to 0, or
+ * to KV_ERR_IO when that commit failed (then none of its writes was applied). Do not act on
+ * the update's decision (tell anyone) before that. A batch holds stripes even when nothing
+ * is pending (an update that wrote nothing): commit whenever kv_batch_idle is false. */
+struct kv_batch;
+/* kv_batch_create - an empty batch over kv for the calling thread; never NULL */
+struct kv_batch *kv_batch_create(struct kv *kv);
+/* kv_batch_destroy - commit what is pending and free b. NULL: no-op */
+void kv_batch_destroy(struct kv_batch *b);
+/* kv_batch_kv - the store b writes to */
+struct kv *kv_batch_kv(const struct kv_batch *b);
+/* kv_batch_update - kv_update's read-modify-write of key in b. Returns 0 when fn decided:
+ * *status is 1 when a PUT or DELETE is pending or fn saw a pending record, else 0;
+ * KV_ERR_IO when the read failed (fn not called, *status 0); KV_ERR_INVAL as kv_update. */
+int kv_batch_update(struct kv_batch *b, const void *key, size_t klen, int64_t now_s,
+                    kv_update_cb fn, void *arg, int *status);
+/* kv_batch_commit - apply every pending write in one backend write, set their statuses and
+ * release the stripes. Returns 0 (also when nothing was pending) or KV_ERR_IO (logged) */
+int kv_batch_commit(struct kv_batch *b);
+/* kv_batch_pending - writes waiting for the commit */
+size_t kv_batch_pending(const struct kv_batch *b);
+/* kv_batch_idle - nothing to commit: no pending write, no waiting status, no stripe held */
+bool kv_batch_idle(const struct kv_batch *b);
+
+/* kv_memory_fail_writes - tests: make every write of the memory store kv (put, delete, the
+ * writes of kv_update and of a batch commit) fail with KV_ERR_IO while on is true */
+void kv_memory_fail_writes(struct kv *kv, bool on);
 
 /* kv_scan_cb - one live record; key and val are valid only during the call. Return 0 to
  * continue, non-zero to stop the scan. It may call any kv_* function (no lock is held). */

@@ -12,8 +12,10 @@
  *
  * Locking protocol (the whole of it):
  * - stripes[i].mu (kv.c) serialises every write to keys whose hash lands in stripe i
- *   (kv_put, kv_delete, kv_update; 1024 stripes). Held across one backend get and one backend
- *   put/delete. For RocksDB that is a memtable+WAL write, unsynced by default; with sync on it
+ *   (kv_put, kv_delete, kv_update, kv_batch_update; KV_STRIPES stripes). Held across one
+ *   backend get and one backend put/delete; a kv_batch holds its stripes from the update
+ *   that first needs each until its commit's backend write returns, and never waits for a
+ *   stripe while holding any (it commits first), so no cycle of waiters can form. For RocksDB that is a memtable+WAL write, unsynced by default; with sync on it
  *   waits for fsync, which only delays other writers of the same stripe. Readers and scans
  *   never take it.
  * - kv_memory's map mutex guards its hash table for the length of one lookup/insert/remove
@@ -74,6 +76,15 @@ typedef void (*kv_raw_cb)(const void *rec, size_t rlen, void *arg);
 typedef int (*kv_raw_scan_cb)(const void *key, size_t klen, const void *rec, size_t rlen,
                               void *arg);
 
+/* struct kv_write - one write of a batch commit: put rec (rlen bytes), or delete when del */
+struct kv_write {
+    const void *key;
+    size_t klen;
+    const void *rec;
+    size_t rlen;
+    bool del;
+};
+
 /* struct kv_ops - a backend. Every function returns 0 or KV_ERR_* and logs its own errors. */
 struct kv_ops {
     const char *name;
@@ -81,6 +92,8 @@ struct kv_ops {
     int (*get)(struct kv *kv, const void *key, size_t klen, kv_raw_cb cb, void *arg);
     int (*put)(struct kv *kv, const void *key, size_t klen, const void *rec, size_t rlen);
     int (*del)(struct kv *kv, const void *key, size_t klen);
+    /* write - apply n writes in order, all or (on error) none */
+    int (*write)(struct kv *kv, const struct kv_write *w, size_t n);
     /* scan - every stored key starting with prefix, with no lock of ours held during cb */
     int (*scan)(struct kv *kv, const void *prefix, size_t plen, kv_raw_scan_cb cb, void *arg);
     void (*stats)(struct kv *kv, struct kv_stats *st);
@@ -92,7 +105,9 @@ struct kv_ops {
     void (*destroy)(struct kv *kv);
 };
 
-#define KV_STRIPES 1024u
+/* 4096: a worker's batch holds up to ~100 stripes at a time; with 1024 another worker's next
+ * key would collide (and force an early commit) one time in ten */
+#define KV_STRIPES 4096u
 
 /* struct kv_stripe - one write-serialisation mutex on its own cache line */
 struct kv_stripe {

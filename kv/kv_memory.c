@@ -22,8 +22,9 @@ struct mem_entry {
 };
 
 struct kv_memory {
-    struct kv base;     /* first: kv_memory is a struct kv */
-    pthread_mutex_t mu; /* protects everything below (see the file header) */
+    struct kv base;        /* first: kv_memory is a struct kv */
+    atomic_bool fail_writes; /* kv_memory_fail_writes (tests); relaxed */
+    pthread_mutex_t mu;    /* protects everything below (see the file header) */
     struct mem_entry **buckets;
     size_t nbuckets; /* a power of two */
     size_t count;
@@ -107,10 +108,23 @@ static int mem_get(struct kv *kv, const void *key, size_t klen, kv_raw_cb cb, vo
     return 0;
 }
 
+/* failing - whether writes fail now (kv_memory_fail_writes) */
+static bool failing(struct kv_memory *m)
+{
+    return atomic_load_explicit(&m->fail_writes, memory_order_relaxed);
+}
+
+void kv_memory_fail_writes(struct kv *kv, bool on)
+{
+    atomic_store_explicit(&mem_of(kv)->fail_writes, on, memory_order_relaxed);
+}
+
 /* mem_put - insert or replace */
 static int mem_put(struct kv *kv, const void *key, size_t klen, const void *rec, size_t rlen)
 {
     struct kv_memory *m = mem_of(kv);
+    if (failing(m))
+        return KV_ERR_IO;
     uint64_t h = kv_key_hash(key, klen);
     struct mem_entry *n = entry_new(h, key, klen, rec, rlen);
     pthread_mutex_lock(&m->mu);
@@ -133,6 +147,8 @@ static int mem_put(struct kv *kv, const void *key, size_t klen, const void *rec,
 static int mem_del(struct kv *kv, const void *key, size_t klen)
 {
     struct kv_memory *m = mem_of(kv);
+    if (failing(m))
+        return KV_ERR_IO;
     uint64_t h = kv_key_hash(key, klen);
     pthread_mutex_lock(&m->mu);
     struct mem_entry **pp = find_slot(m, h, key, klen);
@@ -143,6 +159,20 @@ static int mem_del(struct kv *kv, const void *key, size_t klen)
     }
     pthread_mutex_unlock(&m->mu);
     free(old);
+    return 0;
+}
+
+/* mem_write - a batch commit: each write in order (all fail together when failing) */
+static int mem_write(struct kv *kv, const struct kv_write *w, size_t n)
+{
+    if (failing(mem_of(kv)))
+        return KV_ERR_IO;
+    for (size_t i = 0; i < n; i++) {
+        if (w[i].del)
+            mem_del(kv, w[i].key, w[i].klen);
+        else
+            mem_put(kv, w[i].key, w[i].klen, w[i].rec, w[i].rlen);
+    }
     return 0;
 }
 
@@ -259,6 +289,7 @@ static const struct kv_ops mem_ops = {
     .get = mem_get,
     .put = mem_put,
     .del = mem_del,
+    .write = mem_write,
     .scan = mem_scan,
     .stats = mem_stats,
     .compact = mem_compact,
@@ -270,6 +301,7 @@ struct kv *kv_open_memory(void)
 {
     struct kv_memory *m = xcalloc(1, sizeof(*m));
     kv_base_init(&m->base, &mem_ops);
+    atomic_init(&m->fail_writes, false);
     pthread_mutex_init(&m->mu, NULL);
     m->nbuckets = MEM_BUCKETS_MIN;
     m->buckets = xcalloc(m->nbuckets, sizeof(*m->buckets));

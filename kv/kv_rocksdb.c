@@ -1,9 +1,10 @@
 /* kv/kv_rocksdb.c - the RocksDB backend (embedded default), through RocksDB's C API.
  *
  * Options as DEPENDENCIES.md records them: 2 background jobs, 3 x 64 MB memtables, dynamic
- * level sizes, all files open (periodic compaction needs it), bloom filters (10 bits) and
- * index/filter blocks in an LRU block cache, format 5, LZ4, statistics, WAL on. With
- * `sync` off writes are unsynced (a process crash loses nothing; see kv.h).
+ * level sizes, all files open (periodic compaction needs it), bloom filters (10 bits) held
+ * with the open tables, data blocks in an LRU block cache, format 5, LZ4, statistics, WAL on.
+ * With `sync` off writes are unsynced (a process crash loses nothing; see kv.h). A batch
+ * commit (kv.h) is one WriteBatch.
  * Expiry: a compaction filter (factory form, so every compaction gets its own filter object)
  * drops records whose expiry is <= the store's now (kv_int.h); it runs on RocksDB threads and
  * touches only relaxed atomics of this object. periodic_compaction_seconds (no C setter in 7.8)
@@ -12,7 +13,7 @@
  * policy and the filter factory belong to RocksDB; our block-cache handle is destroyed after
  * the DB is closed. Every errptr string is logged once ("kv: ...") and freed at once; no
  * RocksDB type or string leaves this file. No lock of ours is taken here (kv.c holds the
- * key's stripe around put/delete). */
+ * key's stripe around put/delete, and a batch's stripes around its write). */
 #include "kv/kv_int.h"
 
 #include "engine/base/alloc.h"
@@ -180,6 +181,23 @@ static int rdb_del(struct kv *kv, const void *key, size_t klen)
     return err ? rdb_fail("delete in", r->dir, err) : 0;
 }
 
+/* rdb_write - a batch commit: one WriteBatch, so one log record and one write-group join */
+static int rdb_write(struct kv *kv, const struct kv_write *w, size_t n)
+{
+    struct kv_rocksdb *r = rdb_of(kv);
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    for (size_t i = 0; i < n; i++) {
+        if (w[i].del)
+            rocksdb_writebatch_delete(wb, w[i].key, w[i].klen);
+        else
+            rocksdb_writebatch_put(wb, w[i].key, w[i].klen, w[i].rec, w[i].rlen);
+    }
+    char *err = NULL;
+    rocksdb_write(r->db, r->wopts, wb, &err);
+    rocksdb_writebatch_destroy(wb);
+    return err ? rdb_fail("batch write in", r->dir, err) : 0;
+}
+
 /* prefix_upper - the smallest key greater than every key starting with prefix: drop trailing
  * 0xff bytes and increment the last byte. Returns its length, 0 when there is none. */
 static size_t prefix_upper(const unsigned char *prefix, size_t plen, unsigned char *out)
@@ -302,6 +320,7 @@ static const struct kv_ops rdb_ops = {
     .get = rdb_get,
     .put = rdb_put,
     .del = rdb_del,
+    .write = rdb_write,
     .scan = rdb_scan,
     .stats = rdb_stats,
     .compact = rdb_compact,
@@ -377,17 +396,16 @@ static rocksdb_options_t *build_options(struct kv_rocksdb *r, const struct kv_ro
     rocksdb_block_based_options_set_filter_policy(
         t, rocksdb_filterpolicy_create_bloom_full(RDB_BLOOM_BITS));
     rocksdb_block_based_options_set_block_cache(t, r->cache);
-    rocksdb_block_based_options_set_cache_index_and_filter_blocks(t, 1);
-    /* Partitioned filters and a two-level index: a full filter of a big file (1 M keys ~
-     * 1.2 MB) is larger than one shard of the LRU cache (64 shards), so it was never kept
-     * and every Get read it from the file again (perf: 35% of the greylist path in
-     * FullFilterKeyMayMatch copying from the page cache once the memtable had flushed,
-     * 65k -> 8k req/s). Partitions are ~4 KB blocks the cache holds; the top levels are
-     * pinned. */
-    rocksdb_block_based_options_set_index_type(t, rocksdb_block_based_table_index_type_two_level_index_search);
-    rocksdb_block_based_options_set_partition_filters(t, 1);
-    rocksdb_block_based_options_set_pin_top_level_index_and_filter(t, 1);
-    rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(t, 1);
+    /* Index and filter blocks live with each open table (all stay open), not in the block
+     * cache: almost every Get is for a key that does not exist (a new triplet, a network
+     * without AWL), answered by one probe of a full filter in memory. Through the cache the
+     * probe cost a cache lookup per Get (partitioned filters: 11% of the greylist path in
+     * steady state, 21% of worker time in rdb_get; -> 14% with this), and an unpartitioned
+     * full filter in the cache was worse still: a big file's filter (1 M keys ~ 1.2 MB) is
+     * larger than one of the cache's 64 shards, so it was never kept (65k -> 8k req/s).
+     * Cost: ~2.5 bytes of memory per stored key (10 bits of filter plus the index), outside
+     * the block cache's budget: ~25 MB for 10 M records. */
+    rocksdb_block_based_options_set_cache_index_and_filter_blocks(t, 0);
     rocksdb_block_based_options_set_format_version(t, RDB_FORMAT_VERSION);
     rocksdb_options_set_block_based_table_factory(base, t); /* copies t */
     rocksdb_block_based_options_destroy(t);

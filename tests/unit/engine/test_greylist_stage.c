@@ -1,7 +1,9 @@
 /* tests/unit/engine/test_greylist_stage.c - the greylisting stage in the pipeline, on the memory
  * store with an injected clock: replies and their text tokens, RCPT only, whitelists, learning
  * mode, the X-Greylist header, fail-open without a store, SPF-domain keys from the decision
- * the SPF stage leaves, hashed keys with the key file in state_dir, and enabled = no. */
+ * the SPF stage leaves, hashed keys with the key file in state_dir, enabled = no, and the
+ * worker's path: writes in the thread's batch, the request pending until the commit, a failed
+ * commit failing open. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +19,7 @@
 #include "engine/config.h"
 #include "engine/pipeline.h"
 #include "engine/spf.h"
+#include "engine/stage_env.h"
 #include "engine/stage_greylist.h"
 #include "kv/kv.h"
 #include "tests/unit/kv/kv_test_util.h"
@@ -335,6 +338,108 @@ static void test_disabled(void **state)
     kv_close(kv);
 }
 
+/* struct inflight - a request run the way a worker runs it (pipeline_step, an env with a
+ * batch); resumed by the test's "worker" after the commit */
+struct inflight {
+    const struct pipeline *p;
+    struct arena a;
+    struct policy_request req;
+    struct ip_addr ip;
+    struct stage_ctx ctx;
+    struct pipeline_state ps;
+    bool done;
+};
+
+static void inflight_resume(void *arg)
+{
+    struct inflight *f = arg;
+    f->done = pipeline_step(f->p, &f->ctx, &f->req, &f->ps);
+}
+
+/* start - parse and step once; text must outlive f */
+static void start(struct inflight *f, const struct pipeline *p, struct stage_env *env,
+                  const char *text, const char *client, int64_t now)
+{
+    memset(f, 0, sizeof(*f));
+    f->p = p;
+    arena_init(&f->a, NULL, 0);
+    struct policy_limits lim = {POLICY_DEFAULT_MAX_LINE, POLICY_DEFAULT_MAX_ATTRS,
+                                POLICY_DEFAULT_MAX_REQUEST};
+    if (policy_parse(text, strlen(text), &lim, &f->a, &f->req, NULL) != 0)
+        fail_msg("bad test request");
+    assert_true(ip_parse(client, strlen(client), &f->ip));
+    f->ctx = (struct stage_ctx){.arena = &f->a, .now_s = now, .client_ip = &f->ip, .env = env,
+                                .resume = inflight_resume, .resume_arg = f};
+    pipeline_state_init(&f->ps);
+    f->done = pipeline_step(p, &f->ctx, &f->req, &f->ps);
+}
+
+/* commit_and_resume - what the worker does at the end of its loop turn */
+static int commit_and_resume(struct stage_env *env)
+{
+    int rc = kv_batch_commit(env->kv_batch);
+    struct stage_waiter *w = env->commit_waiters;
+    env->commit_waiters = NULL;
+    while (w) {
+        struct stage_waiter *next = w->next;
+        w->resume(w->arg);
+        w = next;
+    }
+    return rc;
+}
+
+#define REQ(rcpt)                                                                                  \
+    "request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.10\n"            \
+    "sender=a@example.org\nrecipient=" rcpt "\ninstance=i1\n\n"
+
+/* the worker's path: the check's writes join the thread's batch, the request waits (pending)
+ * until the batch is committed and only then decides; a failed commit fails open */
+static void test_batched(void **state)
+{
+    (void)state;
+    struct config *c = conf(BASE);
+    struct kv *kv = kv_open_memory();
+    struct pipeline_res res = {.kv = kv};
+    struct pipeline *p = pipeline_create(c, &res);
+    struct stage_env env = {0};
+    struct inflight one, two, three;
+    start(&one, p, &env, REQ("x@example.net"), "192.0.2.10", T0);
+    assert_false(one.done); /* waits for the commit */
+    assert_non_null(env.kv_batch);
+    assert_int_equal(kv_batch_pending(env.kv_batch), 1);
+    start(&two, p, &env, REQ("x@example.net"), "192.0.2.10", T0 + 10); /* same triplet */
+    assert_false(two.done); /* decided on the pending record: waits for it too */
+    assert_int_equal(kv_batch_pending(env.kv_batch), 1);
+    assert_int_equal(commit_and_resume(&env), 0);
+    assert_true(one.done && two.done);
+    assert_string_equal(decision_reply_action(&one.ps.d, &one.a),
+                        "DEFER_IF_PERMIT 4.7.1 Greylisted, please try again in 300 seconds");
+    assert_string_equal(one.ps.d.notes, "greylist=new left=300");
+    assert_string_equal(two.ps.d.notes, "greylist=early left=290");
+    /* committed: the direct path (another thread) sees the record */
+    CHECK_RUN(ask(p, "RCPT", "192.0.2.10", "a@example.org", "x@example.net", T0 + 300), "DUNNO",
+              "greylist=passed delayed=300");
+    /* the commit fails: the deferral was not recorded, so the request passes (fail open) */
+    kv_memory_fail_writes(kv, true);
+    start(&three, p, &env, REQ("y@example.net"), "192.0.2.10", T0);
+    assert_false(three.done);
+    assert_int_equal(commit_and_resume(&env), KV_ERR_IO);
+    assert_true(three.done);
+    assert_string_equal(decision_reply_action(&three.ps.d, &three.a), "DUNNO");
+    assert_string_equal(three.ps.d.notes, "greylist=error");
+    kv_memory_fail_writes(kv, false);
+    CHECK_RUN(ask(p, "RCPT", "192.0.2.10", "a@example.org", "y@example.net", T0 + 1),
+              "DEFER_IF_PERMIT 4.7.1 Greylisted, please try again in 300 seconds",
+              "greylist=new left=300");
+    arena_fini(&one.a);
+    arena_fini(&two.a);
+    arena_fini(&three.a);
+    kv_batch_destroy(env.kv_batch);
+    pipeline_destroy(p);
+    kv_close(kv);
+    config_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,7 +447,7 @@ int main(void)
         cmocka_unit_test(test_whitelists),        cmocka_unit_test(test_learning),
         cmocka_unit_test(test_x_greylist_header), cmocka_unit_test(test_fail_open),
         cmocka_unit_test(test_spf_domain),        cmocka_unit_test(test_hash_keys),
-        cmocka_unit_test(test_disabled),
+        cmocka_unit_test(test_disabled),          cmocka_unit_test(test_batched),
     };
     return cmocka_run_group_tests(tests, NULL, kv_test_cleanup);
 }

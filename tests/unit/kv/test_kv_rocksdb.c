@@ -307,7 +307,7 @@ static void test_options_reach_rocksdb(void **state)
         {"periodic 3600", {.periodic_compaction_s = 3600}, {"periodic_compaction_seconds=3600"}},
         {"cache_index_and_filter_blocks",
          {0},
-         {"cache_index_and_filter_blocks=true", "filter_policy=bloomfilter", "keep_log_file_num=3",
+         {"cache_index_and_filter_blocks=false", "filter_policy=bloomfilter", "keep_log_file_num=3",
           "max_background_jobs=2"}},
     };
     static char text[1 << 16];
