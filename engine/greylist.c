@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -561,8 +562,9 @@ static int check(struct kv *kv, struct kv_batch *b, const struct greylist_params
     size_t alen = 0;
     struct upd x = {.p = p, .now_s = now_s};
     memset(out, 0, sizeof(*out));
-    if (p->awl_after && in->client) {
+    if (p->awl_after && in->client)
         alen = greylist_awl_key(p, in->client, akey);
+    if (alen && (!p->awl_hint || greylist_awl_hint_maybe(p->awl_hint, akey, alen))) {
         uint8_t v[GREYLIST_RECORD_SIZE];
         size_t vlen = 0;
         struct greylist_record r;
@@ -592,9 +594,12 @@ static int check(struct kv *kv, struct kv_batch *b, const struct greylist_params
     x.res.kv_update_errors = out->kv_update_errors;
     x.res.commit = out->commit;
     *out = x.res;
-    if (out->verdict == GREYLIST_PASSED && alen)
+    if (out->verdict == GREYLIST_PASSED && alen) {
+        if (p->awl_hint) /* before the write: the hint never answers a false "absent" */
+            greylist_awl_hint_add(p->awl_hint, akey, alen);
         out->awl_err = count(out, true, upd(kv, b, akey, alen, now_s, awl_count_cb, &x,
                                             &out->awl_commit));
+    }
     return 0;
 }
 
@@ -609,6 +614,111 @@ int greylist_check_batched(struct kv_batch *b, const struct greylist_params *p,
                            struct greylist_result *out)
 {
     return check(kv_batch_kv(b), b, p, in, now_s, out);
+}
+
+/* --- the AWL hint ----------------------------------------------------------------------------- */
+
+#define HINT_WORDS (GREYLIST_AWL_HINT_BITS / 64)
+#define HINT_PROBES 4
+
+struct greylist_awl_hint {
+    atomic_bool loaded;               /* release by the load, acquire by readers */
+    _Atomic uint64_t bits[HINT_WORDS]; /* relaxed: each bit only ever goes 0 -> 1 */
+};
+
+/* hint_hash - 64-bit FNV-1a with a finaliser; probes i use h1 + i * h2 */
+static uint64_t hint_hash(const void *key, size_t klen)
+{
+    const unsigned char *p = key;
+    uint64_t h = 0xcbf29ce484222325u;
+    for (size_t i = 0; i < klen; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3u;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdu;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53u;
+    h ^= h >> 33;
+    return h;
+}
+
+struct greylist_awl_hint *greylist_awl_hint_create(void)
+{
+    struct greylist_awl_hint *h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    atomic_init(&h->loaded, false);
+    return h; /* calloc'd zero bits are valid atomics on every platform we build for */
+}
+
+void greylist_awl_hint_destroy(struct greylist_awl_hint *h)
+{
+    free(h);
+}
+
+void greylist_awl_hint_add(struct greylist_awl_hint *h, const void *key, size_t klen)
+{
+    uint64_t x = hint_hash(key, klen);
+    uint32_t h1 = (uint32_t)x, h2 = (uint32_t)(x >> 32) | 1;
+    for (uint32_t i = 0; i < HINT_PROBES; i++) {
+        uint32_t bit = (h1 + i * h2) % GREYLIST_AWL_HINT_BITS;
+        atomic_fetch_or_explicit(&h->bits[bit / 64], 1ull << (bit % 64), memory_order_relaxed);
+    }
+}
+
+bool greylist_awl_hint_maybe(struct greylist_awl_hint *h, const void *key, size_t klen)
+{
+    if (!atomic_load_explicit(&h->loaded, memory_order_acquire))
+        return true;
+    uint64_t x = hint_hash(key, klen);
+    uint32_t h1 = (uint32_t)x, h2 = (uint32_t)(x >> 32) | 1;
+    for (uint32_t i = 0; i < HINT_PROBES; i++) {
+        uint32_t bit = (h1 + i * h2) % GREYLIST_AWL_HINT_BITS;
+        if (!(atomic_load_explicit(&h->bits[bit / 64], memory_order_relaxed) &
+              (1ull << (bit % 64))))
+            return false;
+    }
+    return true;
+}
+
+bool greylist_awl_hint_loaded(struct greylist_awl_hint *h)
+{
+    return atomic_load_explicit(&h->loaded, memory_order_acquire);
+}
+
+struct hint_load {
+    struct greylist_awl_hint *h;
+    const atomic_bool *stop;
+    bool stopped;
+};
+
+/* hint_load_cb - one stored AWL record (kv_scan_cb) */
+static int hint_load_cb(const void *key, size_t klen, const void *val, size_t vlen,
+                        int64_t expires_s, void *arg)
+{
+    (void)val, (void)vlen, (void)expires_s;
+    struct hint_load *l = arg;
+    greylist_awl_hint_add(l->h, key, klen);
+    if (l->stop && atomic_load_explicit(l->stop, memory_order_relaxed))
+        l->stopped = true;
+    return l->stopped;
+}
+
+int greylist_awl_hint_load(struct greylist_awl_hint *h, struct kv *kv, int64_t now_s,
+                           const atomic_bool *stop)
+{
+    struct hint_load l = {.h = h, .stop = stop};
+    static const char *const prefixes[] = {"a/", "a#"}; /* plain and hashed AWL keys */
+    for (size_t i = 0; i < 2; i++) {
+        int rc = kv_scan_prefix(kv, prefixes[i], 2, now_s, hint_load_cb, &l);
+        if (rc != 0)
+            return rc;
+        if (l.stopped)
+            return 1;
+    }
+    atomic_store_explicit(&h->loaded, true, memory_order_release);
+    return 0;
 }
 
 /* --- the per-install hash key ------------------------------------------------------------------

@@ -34,6 +34,7 @@
  * Thread-safety: functions are reentrant; kv/ serialises writes of one key. */
 #ifndef GREYSPF_ENGINE_GREYLIST_H
 #define GREYSPF_ENGINE_GREYLIST_H
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -75,6 +76,8 @@ struct greylist_params {
     bool normalize_sender;
     unsigned awl_after;      /* passed triplets that whitelist a network; 0: no AWL */
     const uint8_t *hash_key; /* GREYLIST_HASH_KEY_LEN bytes: hashed keys; NULL: plain keys */
+    /* which networks may have an AWL record (see below); NULL: read the AWL record always */
+    struct greylist_awl_hint *awl_hint;
 };
 
 /* struct greylist_input - one request; strings are borrowed, need no NUL */
@@ -147,6 +150,31 @@ size_t greylist_client_part(const struct greylist_params *p, const struct ip_add
  * or 0 when a client part is needed but unavailable */
 size_t greylist_triplet_key(const struct greylist_params *p, const struct greylist_input *in,
                             char *key);
+/* struct greylist_awl_hint - which AWL keys may exist: a Bloom filter (GREYLIST_AWL_HINT_BITS
+ * bits, 4 probes) that answers "certainly absent" for most networks, so greylist_check skips
+ * their AWL read - one RocksDB Get of a missing key per request, ~7% of the daemon's CPU on
+ * new triplets, where most networks never qualify. Filled by greylist_check with every AWL
+ * key it is about to write (before the write: never a false "absent"), and once from the
+ * store by greylist_awl_hint_load (a background thread in the daemon); until that load has
+ * finished every key is "maybe". Entries are never removed (an expired or deleted network
+ * only costs a read); past ~1.5 M AWL networks false "maybe"s grow, which costs reads, never
+ * a wrong verdict. Thread-safe (relaxed atomic bits; the "loaded" flag is release/acquire). */
+#define GREYLIST_AWL_HINT_BITS (1u << 24)
+struct greylist_awl_hint;
+struct kv;
+struct greylist_awl_hint *greylist_awl_hint_create(void);
+void greylist_awl_hint_destroy(struct greylist_awl_hint *h); /* NULL: no-op */
+void greylist_awl_hint_add(struct greylist_awl_hint *h, const void *key, size_t klen);
+/* greylist_awl_hint_maybe - false only if key was never added and the load has finished */
+bool greylist_awl_hint_maybe(struct greylist_awl_hint *h, const void *key, size_t klen);
+/* greylist_awl_hint_load - add every AWL key stored in kv (plain and hashed), then mark h
+ * loaded. *stop (may be NULL) is polled: when it turns true the load gives up unfinished
+ * (h stays "maybe" for all). Returns 0, 1 when stopped, or a KV_ERR_* */
+int greylist_awl_hint_load(struct greylist_awl_hint *h, struct kv *kv, int64_t now_s,
+                           const atomic_bool *stop);
+/* greylist_awl_hint_loaded - whether the load has finished */
+bool greylist_awl_hint_loaded(struct greylist_awl_hint *h);
+
 /* greylist_awl_key - the AWL key of ip's network into key (GREYLIST_KEY_MAX bytes); length */
 size_t greylist_awl_key(const struct greylist_params *p, const struct ip_addr *ip, char *key);
 

@@ -202,7 +202,7 @@ struct pipeline *pipeline_create(const struct config *cfg, const struct pipeline
     if (config_spf_used(cfg))
         stages[n++] = stage_spf_create(cfg, res ? res->spf_cache : NULL);
     if (config_greylist_used(cfg))
-        stages[n++] = stage_greylist_create(cfg, res ? res->kv : NULL, res ? res->dynwl : NULL);
+        stages[n++] = stage_greylist_create(cfg, res);
     struct pipeline *p = pipeline_create_with(stages, n, cfg->default_action);
     p->cfg = cfg;
     return p;

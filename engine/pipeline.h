@@ -111,10 +111,12 @@ struct pipeline;
 struct spf_cache;
 struct kv;
 struct greylist_dynwl;
+struct greylist_awl_hint;
 struct pipeline_res {
     struct spf_cache *spf_cache;
     struct kv *kv; /* the greylisting store (opened when [greylist] is enabled) */
     struct greylist_dynwl *dynwl; /* the dynamic whitelist's mirror (with kv), or NULL */
+    struct greylist_awl_hint *awl_hint; /* networks that may have an AWL record, or NULL */
 };
 
 /* pipeline_create - the stages for cfg, in order: skip rules (skip_clients, SASL, loopback),

@@ -7,6 +7,7 @@
 #include "engine/server_int.h"
 #include "engine/spf_cache.h"
 #include "engine/control.h"
+#include "engine/greylist.h"
 #include "engine/greylist_admin.h"
 #include "engine/sd_notify.h"
 #include "metrics/metrics_http.h"
@@ -309,11 +310,43 @@ static int cmd_status(void *arg, int argc, char **argv, struct control_out *o)
 
 /* --- the greylisting store ------------------------------------------------------------------ */
 
-/* open_store - open the RocksDB store under state_dir for greylisting into *out and load its
- * dynamic whitelist into *wl (neither published yet: the caller does, under rt_mu once threads
- * run). 0, or -1 with err filled. */
-static int open_store(struct server *s, const struct config *cfg, struct kv **out,
-                      struct greylist_dynwl **wl, char *err, size_t errlen)
+/* awl_loader - fill the AWL hint from the store (its own thread: a big store takes seconds,
+ * and until it is done every request simply reads its network's AWL record) */
+static void *awl_loader(void *arg)
+{
+    struct server *s = arg;
+    pthread_setname_np(pthread_self(), "greyspf-awl");
+    pthread_mutex_lock(&s->rt_mu);
+    struct kv *kv = s->res.kv;
+    struct greylist_awl_hint *h = s->res.awl_hint;
+    pthread_mutex_unlock(&s->rt_mu);
+    uint64_t t0 = clock_mono_ms();
+    int rc = greylist_awl_hint_load(h, kv, clock_wall_s(), &s->awl_loader_stop);
+    if (rc < 0)
+        log_error("greylist: reading the auto-whitelisted networks failed (%s): every request "
+                  "reads its network's AWL record",
+                  kv_strerror(rc));
+    else if (rc == 0)
+        log_info("greylist: auto-whitelisted networks read in %llu ms",
+                 (unsigned long long)(clock_mono_ms() - t0));
+    return NULL;
+}
+
+/* start_awl_loader - once s->res.kv and awl_hint are published */
+static void start_awl_loader(struct server *s)
+{
+    atomic_init(&s->awl_loader_stop, false);
+    int e = pthread_create(&s->awl_loader, NULL, awl_loader, s);
+    if (e != 0) /* harmless: the hint stays "maybe" for every network */
+        log_error("greylist: cannot start the AWL loader thread: %s", strerror(e));
+    s->awl_loader_started = e == 0;
+}
+
+/* open_store - open the RocksDB store under state_dir for greylisting into out->kv, load its
+ * dynamic whitelist into out->dynwl and make an empty AWL hint (none published yet: the caller
+ * does, under rt_mu once threads run, then calls start_awl_loader). 0, or -1 with err filled. */
+static int open_store(struct server *s, const struct config *cfg, struct pipeline_res *out,
+                      char *err, size_t errlen)
 {
     char path[4096], msg[512];
     /* state_dir itself (systemd's StateDirectory makes it; a hand-run daemon may not have
@@ -326,19 +359,24 @@ static int open_store(struct server *s, const struct config *cfg, struct kv **ou
     struct kv_rocksdb_options o = {.sync = cfg->greylist.sync};
     int e = 0;
     (void)s;
-    *out = kv_open_rocksdb(path, &o, &e, msg, sizeof(msg));
-    if (!*out) {
+    struct kv *kv = kv_open_rocksdb(path, &o, &e, msg, sizeof(msg));
+    if (!kv) {
         snprintf(err, errlen, "greylist: %s", msg);
         return -1;
     }
-    *wl = greylist_dynwl_load(*out, clock_wall_s(), &e);
-    if (!*wl) {
+    struct greylist_dynwl *wl = greylist_dynwl_load(kv, clock_wall_s(), &e);
+    if (!wl) {
         snprintf(err, errlen, "greylist: cannot read the dynamic whitelist in %s: %s", path,
                  kv_strerror(e));
-        kv_close(*out);
-        *out = NULL;
+        kv_close(kv);
         return -1;
     }
+    struct greylist_awl_hint *h = greylist_awl_hint_create();
+    if (!h)
+        PANIC("greylist: out of memory for the AWL hint");
+    out->kv = kv;
+    out->dynwl = wl;
+    out->awl_hint = h;
     return 0;
 }
 
@@ -504,8 +542,11 @@ struct server *server_create(struct config *cfg, const int *fds, int nfds, char 
         s->res.spf_cache = spf_cache_create(cfg->spf_cache_entries,
                                             (uint32_t)(cfg->spf_cache_max_ttl_ms / 1000));
     /* the greylisting store outlives reloads; enabling greylisting by reload opens it then */
-    if (config_greylist_used(cfg) && open_store(s, cfg, &s->res.kv, &s->res.dynwl, err, errlen) != 0)
-        goto fail;
+    if (config_greylist_used(cfg)) {
+        if (open_store(s, cfg, &s->res, err, errlen) != 0)
+            goto fail;
+        start_awl_loader(s);
+    }
     if (cfg->control_path) {
         char cerr[512];
         s->control = control_create(cfg->control_path, cerr, sizeof(cerr));
@@ -586,6 +627,11 @@ void server_destroy(struct server *s)
     else
         config_free(s->boot); /* failed before the first runtime took it */
     spf_cache_destroy(s->res.spf_cache); /* after every runtime that used it */
+    if (s->awl_loader_started) { /* it reads the store: stop it first */
+        atomic_store_explicit(&s->awl_loader_stop, true, memory_order_relaxed);
+        pthread_join(s->awl_loader, NULL);
+    }
+    greylist_awl_hint_destroy(s->res.awl_hint); /* likewise */
     greylist_dynwl_destroy(s->res.dynwl); /* likewise */
     kv_close(s->res.kv);                 /* likewise */
     daemon_metrics_fini(&s->dm);         /* after the endpoint and every thread stopped */
@@ -622,18 +668,19 @@ static void reload(struct server *s)
     const struct config *b = s->boot;
     if (config_greylist_used(c) && !s->res.kv) {
         char err[600];
-        struct kv *kv;
-        struct greylist_dynwl *wl;
-        if (open_store(s, c, &kv, &wl, err, sizeof(err)) != 0) {
+        struct pipeline_res opened = {0};
+        if (open_store(s, c, &opened, err, sizeof(err)) != 0) {
             log_error("config: reload failed, keeping the running configuration: %s", err);
             metrics_counter_add_shared(s->dm.reg, s->dm.reloads[1], 1);
             config_free(c);
             return;
         }
         pthread_mutex_lock(&s->rt_mu); /* the scrape callbacks read it */
-        s->res.kv = kv;
-        s->res.dynwl = wl;
+        s->res.kv = opened.kv;
+        s->res.dynwl = opened.dynwl;
+        s->res.awl_hint = opened.awl_hint;
         pthread_mutex_unlock(&s->rt_mu);
+        start_awl_loader(s);
     }
     if (s->res.kv && c->greylist.sync != b->greylist.sync)
         log_warn("config: [greylist] sync changes take effect only after a restart");

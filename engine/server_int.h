@@ -141,6 +141,9 @@ struct server {
     atomic_bool stopping;     /* workers: exit when the request ring is empty */
     uint64_t drain_deadline_ms;
     struct pipeline_res res;  /* shared by every runtime's stages: SPF cache... */
+    pthread_t awl_loader;     /* fills res.awl_hint from the store (server.c) */
+    bool awl_loader_started;
+    atomic_bool awl_loader_stop; /* set at destroy; the loader polls it (relaxed) */
     struct daemon_metrics dm; /* registered in server_create; shards per thread */
     struct metrics_http *http; /* the /metrics endpoint, or NULL */
     struct control *control;  /* the admin socket, or NULL */

@@ -322,15 +322,16 @@ void stage_greylist_params(const struct config *cfg, struct greylist_params *p)
     };
 }
 
-struct stage stage_greylist_create(const struct config *cfg, struct kv *kv,
-                                   struct greylist_dynwl *wl)
+struct stage stage_greylist_create(const struct config *cfg, const struct pipeline_res *res)
 {
     const struct config_greylist *c = &cfg->greylist;
     struct grey_stage *g = xcalloc(1, sizeof(*g));
+    struct kv *kv = res ? res->kv : NULL;
     g->cfg = cfg;
     g->kv = kv;
-    g->wl = wl;
+    g->wl = res ? res->dynwl : NULL;
     stage_greylist_params(cfg, &g->params);
+    g->params.awl_hint = res ? res->awl_hint : NULL;
     if (!kv) {
         g->broken = "the state store is not open";
         log_error("greylist: the state store is not open: every request passes unchecked");

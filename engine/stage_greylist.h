@@ -30,12 +30,12 @@ struct greylist_dynwl;
  * admin commands and the postgrey import build keys with the same parameters */
 void stage_greylist_params(const struct config *cfg, struct greylist_params *p);
 
-/* stage_greylist_create - the stage for cfg (borrowed, outlives the stage) over the store kv
- * (borrowed; NULL: every request fails open, logged once here) and the dynamic whitelist's
- * mirror wl (borrowed; NULL: no dynamic whitelist). With hash_keys the key file in
+/* stage_greylist_create - the stage for cfg (borrowed, outlives the stage) over res's store kv
+ * (res NULL or kv NULL: every request fails open, logged once here), the dynamic whitelist's
+ * mirror dynwl (NULL: no dynamic whitelist) and the AWL hint (NULL: none); all borrowed, res
+ * copied. With hash_keys the key file in
  * cfg->state_dir is read, or created (greylist_hash_key_load); if that fails the stage fails
  * open too. */
-struct stage stage_greylist_create(const struct config *cfg, struct kv *kv,
-                                   struct greylist_dynwl *wl);
+struct stage stage_greylist_create(const struct config *cfg, const struct pipeline_res *res);
 
 #endif

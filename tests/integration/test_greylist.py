@@ -107,6 +107,35 @@ class TestBasics(GreylistTest):
                       rows)
         self.assertIn(("a", "192.0.2.0/24", "awl", 1), rows)
 
+    def test_awl_across_restart(self):
+        """auto-whitelisted networks survive a restart: the daemon reads them into its AWL
+        hint, so only requests from networks that may be whitelisted read the AWL record"""
+        d = self.start(greylist={"auto_whitelist_after": "1"})
+        s = d.connect()
+        self.check(s, rcpt(), DEFER)
+        time.sleep(DELAY + 0.2)
+        self.check(s, rcpt(instance="m2"), "action=DUNNO\n\n")  # the pass: AWL count 1
+        s.close()
+        self.assertEqual(d.stop(), 0)
+        d.start()  # the log already says both lines once: wait for the second of each
+        self.assertTrue(d.wait_log(r"server: ready", count=2), d.log())
+        self.assertTrue(d.wait_log(r"auto-whitelisted networks read in \d+ ms", count=2),
+                        d.log())
+        s = d.connect()
+
+        def gets():
+            return metric(d, "greyspf_kv_operations_total", '{op="get",result="ok"}') or 0
+
+        g0 = gets()
+        self.check(s, rcpt(client="192.0.2.77", sender="new@example.com", instance="m3"),
+                   "action=DUNNO\n\n")
+        self.assertEqual(gets(), g0 + 1)  # the AWL record, read
+        self.check(s, rcpt(client="198.51.100.7", sender="new@example.com", instance="m4"),
+                   DEFER + f"{DELAY} seconds")
+        self.assertEqual(gets(), g0 + 1)  # ruled out by the hint: no read
+        self.assertTrue(d.wait_log(r"notes=greylist=awl "), d.log())
+        s.close()
+
     def test_learning_and_text(self):
         d = self.start(greylist={"learning": "yes"})
         s = d.connect()

@@ -199,6 +199,65 @@ static void test_awl(void **state)
     kv_close(kv);
 }
 
+/* the AWL hint: the same verdicts with it, its AWL reads only for networks that may have a
+ * record, filled by the checks' own AWL writes and by a load from the store */
+static void test_awl_hint(void **state)
+{
+    (void)state;
+    struct kv *kv = kv_open_memory();
+    struct greylist_params p = defaults;
+    p.awl_after = 1;
+    p.awl_hint = greylist_awl_hint_create();
+    assert_non_null(p.awl_hint);
+    assert_false(greylist_awl_hint_loaded(p.awl_hint));
+    /* not loaded yet: every network is "maybe", so the AWL record is read */
+    struct greylist_result r = check(kv, &p, &alice, T0);
+    expect(r, GREYLIST_NEW, 300);
+    assert_int_equal(r.kv_gets, 1);
+    assert_int_equal(greylist_awl_hint_load(p.awl_hint, kv, T0, NULL), 0);
+    assert_true(greylist_awl_hint_loaded(p.awl_hint));
+    /* loaded, nothing stored: the AWL read is skipped */
+    r = check(kv, &p, &alice, T0 + 10);
+    expect(r, GREYLIST_EARLY, 290);
+    assert_int_equal(r.kv_gets, 0);
+    /* the pass writes the AWL record, and puts the network in the hint before it */
+    expect(check(kv, &p, &alice, T0 + 300), GREYLIST_PASSED, 300);
+    struct req fresh = {"192.0.2.99", "someone@elsewhere.example", "y@example.net", NULL};
+    r = check(kv, &p, &fresh, T0 + 301);
+    expect(r, GREYLIST_AWL, -1);
+    assert_int_equal(r.kv_gets, 1);
+    struct req other = {"198.51.100.1", "someone@elsewhere.example", "y@example.net", NULL};
+    r = check(kv, &p, &other, T0 + 301);
+    expect(r, GREYLIST_NEW, 300);
+    assert_int_equal(r.kv_gets, 0);
+    greylist_awl_hint_destroy(p.awl_hint);
+
+    /* a new hint (the next start) learns the stored AWL records from the load */
+    p.awl_hint = greylist_awl_hint_create();
+    atomic_bool stop;
+    atomic_init(&stop, true);
+    assert_int_equal(greylist_awl_hint_load(p.awl_hint, kv, T0 + 302, &stop), 1); /* stopped */
+    assert_false(greylist_awl_hint_loaded(p.awl_hint));
+    atomic_store(&stop, false);
+    assert_int_equal(greylist_awl_hint_load(p.awl_hint, kv, T0 + 302, &stop), 0);
+    expect(check(kv, &p, &fresh, T0 + 303), GREYLIST_AWL, -1);
+    /* of 10,000 networks without a record the hint rules out nearly all */
+    unsigned maybe = 0;
+    for (unsigned i = 0; i < 10000; i++) {
+        char key[GREYLIST_KEY_MAX];
+        struct ip_addr a;
+        char text[32];
+        snprintf(text, sizeof(text), "10.%u.%u.1", i / 256, i % 256);
+        a = ip(text);
+        size_t n = greylist_awl_key(&p, &a, key);
+        maybe += greylist_awl_hint_maybe(p.awl_hint, key, n);
+    }
+    if (maybe > 10)
+        fail_msg("%u of 10000 absent networks are \"maybe\", want <= 10", maybe);
+    greylist_awl_hint_destroy(p.awl_hint);
+    kv_close(kv);
+}
+
 static void test_spf_domain_key(void **state)
 {
     (void)state;
@@ -631,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_retry_window),
         cmocka_unit_test(test_max_age),
         cmocka_unit_test(test_awl),
+        cmocka_unit_test(test_awl_hint),
         cmocka_unit_test(test_spf_domain_key),
         cmocka_unit_test(test_learning_is_the_same_machine),
         cmocka_unit_test(test_hashed_keys),

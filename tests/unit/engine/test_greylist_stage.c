@@ -256,8 +256,9 @@ static void test_spf_domain(void **state)
     (void)state;
     struct config *c = conf(BASE);
     struct kv *kv = kv_open_memory();
+    struct pipeline_res res = {.kv = kv};
     struct stage st[2] = {{.name = "spf", .run = spf_pass_run, .state = (void *)"pass"},
-                          stage_greylist_create(c, kv, NULL)};
+                          stage_greylist_create(c, &res)};
     struct pipeline *p = pipeline_create_with(st, 2, "DUNNO");
     const char *s = "news@pool.example", *r = "bob@example.net";
     CHECK_RUN(ask(p, "RCPT", "192.0.2.10", s, r, T0),
@@ -269,7 +270,7 @@ static void test_spf_domain(void **state)
     pipeline_destroy(p);
     /* without SPF pass the other network is a new client */
     struct stage st2[2] = {{.name = "spf", .run = spf_pass_run, .state = NULL},
-                           stage_greylist_create(c, kv, NULL)};
+                           stage_greylist_create(c, &res)};
     p = pipeline_create_with(st2, 2, "DUNNO");
     const char *s2 = "news2@pool.example";
     CHECK_RUN(ask(p, "RCPT", "192.0.2.10", s2, r, T0),
