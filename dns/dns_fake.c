@@ -470,8 +470,8 @@ static int next_token(struct lex *x, char *out, size_t cap, size_t *len, bool *q
 /* name_token - the next token as a normalised name (no NUL inside) */
 static int name_token(struct lex *x, char *out, size_t cap, const char *what)
 {
-    size_t len;
-    bool quoted;
+    size_t len = 0; /* set whenever rc > 0; initialised for -O3's flow analysis */
+    bool quoted = false;
     int rc = next_token(x, out, cap, &len, &quoted);
     if (rc == 0)
         return lex_error(x, "missing %s", what);

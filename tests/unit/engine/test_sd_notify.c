@@ -346,7 +346,7 @@ static void expect_describe(const char *what, int fd, size_t n, const char *want
     char buf[SD_DESCRIBE_MAX];
     assert_true(n <= sizeof(buf));
     const char *got = sd_fd_describe(fd, buf, n);
-    if ((got == NULL) != (want == NULL) || (got && strcmp(got, want) != 0)) {
+    if ((got == NULL) != (want == NULL) || (got && want && strcmp(got, want) != 0)) {
         print_error("%s: got %s, want %s\n", what, got ? got : "NULL", want ? want : "NULL");
         fail();
     }
