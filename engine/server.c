@@ -405,6 +405,9 @@ KV_STAT_CB(cb_kv_sst, live_sst_bytes)
 KV_STAT_CB(cb_kv_pending, pending_compaction_bytes)
 KV_STAT_CB(cb_kv_dropped, expired_dropped)
 KV_STAT_CB(cb_kv_bgerr, background_errors)
+KV_STAT_CB(cb_kv_memtable, memtable_bytes)
+KV_STAT_CB(cb_kv_cache, block_cache_bytes)
+KV_STAT_CB(cb_kv_readers, table_readers_bytes)
 #undef KV_STAT_CB
 
 /* register_kv_callbacks - RocksDB properties of the greylisting store, read at scrape time */
@@ -434,6 +437,19 @@ static void register_kv_callbacks(struct server *s)
           "RocksDB background errors since start (non-zero: look at the log).", NULL, 0},
          METRICS_COUNTER,
          cb_kv_bgerr},
+        {{"greyspf_kv_memtable_bytes", "Bytes of the store's memtables (written, not yet flushed).",
+          NULL, 0},
+         METRICS_GAUGE,
+         cb_kv_memtable},
+        {{"greyspf_kv_block_cache_bytes", "Bytes of the store's block cache in use.", NULL, 0},
+         METRICS_GAUGE,
+         cb_kv_cache},
+        {{"greyspf_kv_table_readers_bytes",
+          "Bytes of index and Bloom filter blocks the store keeps for its open files (outside "
+          "the block cache).",
+          NULL, 0},
+         METRICS_GAUGE,
+         cb_kv_readers},
     };
     for (size_t i = 0; i < sizeof(fams) / sizeof(fams[0]); i++) {
         int rc = metrics_callback_register(s->dm.reg, &fams[i].d, fams[i].t, fams[i].cb, s);

@@ -174,6 +174,7 @@ struct kv_stats {
     uint64_t memtable_bytes; /* RocksDB: all memtables */
     uint64_t pending_compaction_bytes; /* RocksDB: estimated bytes compaction still has to do */
     uint64_t block_cache_bytes;        /* RocksDB: block cache in use */
+    uint64_t table_readers_bytes;      /* RocksDB: index and filter blocks of the open files */
     uint64_t background_errors;        /* RocksDB: background errors since open (non-zero: alarm) */
     uint64_t expired_dropped;          /* expired records removed by compaction since open */
 };

@@ -259,6 +259,7 @@ static void rdb_stats(struct kv *kv, struct kv_stats *st)
     st->memtable_bytes = prop(r, "rocksdb.cur-size-all-mem-tables");
     st->pending_compaction_bytes = prop(r, "rocksdb.estimate-pending-compaction-bytes");
     st->block_cache_bytes = prop(r, "rocksdb.block-cache-usage");
+    st->table_readers_bytes = prop(r, "rocksdb.estimate-table-readers-mem");
     st->background_errors = prop(r, "rocksdb.background-errors");
 }
 

@@ -96,6 +96,9 @@ class TestBasics(GreylistTest):
         self.assertEqual(metric(d, "greyspf_kv_operations_total",
                                 '{op="update",result="error"}'), 0)
         self.assertIsNotNone(metric(d, "greyspf_kv_keys", ""))
+        self.assertGreater(metric(d, "greyspf_kv_memtable_bytes", ""), 0)  # the writes above
+        self.assertIsNotNone(metric(d, "greyspf_kv_block_cache_bytes", ""))
+        self.assertIsNotNone(metric(d, "greyspf_kv_table_readers_bytes", ""))
         self.assertTrue(d.wait_log(r"stage=greylist reason=new notes=greylist=new left=2"))
         self.assertTrue(d.wait_log(r"notes=greylist=passed delayed=[23] "))
         s.close()

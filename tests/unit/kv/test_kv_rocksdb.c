@@ -98,6 +98,10 @@ static void test_expired_vanish_after_compact(void **state)
         fail_msg("keys after: got %llu, want %d", (unsigned long long)st.keys_estimate,
                  EXP_TOTAL - EXP_EXPIRED);
     assert_true(st.live_sst_bytes > 0);
+    /* the compacted file's index and Bloom filter are held with it: >= 10 bits per key */
+    if (st.table_readers_bytes < (uint64_t)(EXP_TOTAL - EXP_EXPIRED) * 10 / 8)
+        fail_msg("table readers: got %llu bytes, want >= %d",
+                 (unsigned long long)st.table_readers_bytes, (EXP_TOTAL - EXP_EXPIRED) * 10 / 8);
     assert_int_equal(st.background_errors, 0);
     /* gone for good: even a scan at 999 sees only the survivors */
     assert_int_equal(live_count(kv, 999), EXP_TOTAL - EXP_EXPIRED);
