@@ -1,6 +1,8 @@
 /* engine/greylist.c - greylisting core; key layout, record format and state machine are in
  * greylist.h. Nothing here reads a clock, logs per request or keeps state between calls. */
 #include "engine/greylist.h"
+#include "engine/base/alloc.h"
+#include "engine/base/hash.h"
 #include "kv/kv.h"
 
 #include <ctype.h>
@@ -626,28 +628,9 @@ struct greylist_awl_hint {
     _Atomic uint64_t bits[HINT_WORDS]; /* relaxed: each bit only ever goes 0 -> 1 */
 };
 
-/* hint_hash - 64-bit FNV-1a with a finaliser; probes i use h1 + i * h2 */
-static uint64_t hint_hash(const void *key, size_t klen)
-{
-    const unsigned char *p = key;
-    uint64_t h = 0xcbf29ce484222325u;
-    for (size_t i = 0; i < klen; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3u;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdu;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53u;
-    h ^= h >> 33;
-    return h;
-}
-
 struct greylist_awl_hint *greylist_awl_hint_create(void)
 {
-    struct greylist_awl_hint *h = calloc(1, sizeof(*h));
-    if (!h)
-        return NULL;
+    struct greylist_awl_hint *h = xcalloc(1, sizeof(*h));
     atomic_init(&h->loaded, false);
     return h; /* calloc'd zero bits are valid atomics on every platform we build for */
 }
@@ -659,7 +642,7 @@ void greylist_awl_hint_destroy(struct greylist_awl_hint *h)
 
 void greylist_awl_hint_add(struct greylist_awl_hint *h, const void *key, size_t klen)
 {
-    uint64_t x = hint_hash(key, klen);
+    uint64_t x = hash_bytes(key, klen); /* probe i: h1 + i * h2 */
     uint32_t h1 = (uint32_t)x, h2 = (uint32_t)(x >> 32) | 1;
     for (uint32_t i = 0; i < HINT_PROBES; i++) {
         uint32_t bit = (h1 + i * h2) % GREYLIST_AWL_HINT_BITS;
@@ -671,7 +654,7 @@ bool greylist_awl_hint_maybe(struct greylist_awl_hint *h, const void *key, size_
 {
     if (!atomic_load_explicit(&h->loaded, memory_order_acquire))
         return true;
-    uint64_t x = hint_hash(key, klen);
+    uint64_t x = hash_bytes(key, klen); /* probe i: h1 + i * h2 */
     uint32_t h1 = (uint32_t)x, h2 = (uint32_t)(x >> 32) | 1;
     for (uint32_t i = 0; i < HINT_PROBES; i++) {
         uint32_t bit = (h1 + i * h2) % GREYLIST_AWL_HINT_BITS;

@@ -162,7 +162,7 @@ size_t greylist_triplet_key(const struct greylist_params *p, const struct greyli
 #define GREYLIST_AWL_HINT_BITS (1u << 24)
 struct greylist_awl_hint;
 struct kv;
-struct greylist_awl_hint *greylist_awl_hint_create(void);
+struct greylist_awl_hint *greylist_awl_hint_create(void); /* never NULL */
 void greylist_awl_hint_destroy(struct greylist_awl_hint *h); /* NULL: no-op */
 void greylist_awl_hint_add(struct greylist_awl_hint *h, const void *key, size_t klen);
 /* greylist_awl_hint_maybe - false only if key was never added and the load has finished */

@@ -8,6 +8,7 @@
  * first. The table is written only while the config loads. */
 #include "engine/override.h"
 #include "engine/base/alloc.h"
+#include "engine/base/hash.h"
 #include "engine/base/log.h"
 #include "engine/config.h"
 
@@ -45,23 +46,12 @@ const char *override_kind_name(enum override_kind kind)
     return (unsigned)kind < OVERRIDE_KINDS ? kind_names[kind] : "?";
 }
 
-/* hash_bytes - FNV-1a 64 (keys come from the config; lookups cannot grow a chain) */
-static uint64_t hash_bytes(const uint8_t *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 /* find - the entry with key[0..n), or NULL */
 static const struct entry *find(const struct override_set *s, const uint8_t *key, size_t n)
 {
     if (!s->n_slots)
         return NULL;
-    uint64_t h = hash_bytes(key, n);
+    uint64_t h = hash_bytes(key, n); /* keys come from the config: lookups cannot grow a chain */
     size_t mask = s->n_slots - 1;
     for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
         uint32_t x = s->slots[i];

@@ -371,12 +371,9 @@ static int open_store(struct server *s, const struct config *cfg, struct pipelin
         kv_close(kv);
         return -1;
     }
-    struct greylist_awl_hint *h = greylist_awl_hint_create();
-    if (!h)
-        PANIC("greylist: out of memory for the AWL hint");
     out->kv = kv;
     out->dynwl = wl;
-    out->awl_hint = h;
+    out->awl_hint = greylist_awl_hint_create();
     return 0;
 }
 

@@ -4,6 +4,7 @@
 #include "kv/kv_int.h"
 
 #include "engine/base/alloc.h"
+#include "engine/base/hash.h"
 #include "engine/base/log.h"
 
 #include <stdlib.h>
@@ -36,18 +37,7 @@ void kv_base_fini(struct kv *kv)
 
 uint64_t kv_key_hash(const void *key, size_t klen)
 {
-    const unsigned char *p = key;
-    uint64_t h = 0xcbf29ce484222325u;
-    for (size_t i = 0; i < klen; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3u;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdu;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53u;
-    h ^= h >> 33;
-    return h;
+    return hash_bytes(key, klen);
 }
 
 /* stripe_of - the mutex serialising writes of key */

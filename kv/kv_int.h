@@ -129,7 +129,7 @@ struct kv {
 void kv_base_init(struct kv *kv, const struct kv_ops *ops);
 /* kv_base_fini - undo kv_base_init; accepts a zeroed (never initialised) base */
 void kv_base_fini(struct kv *kv);
-/* kv_key_hash - FNV-1a over the key, then a 64-bit finaliser so low bits spread evenly */
+/* kv_key_hash - hash_bytes (engine/base/hash.h) of the key */
 uint64_t kv_key_hash(const void *key, size_t klen);
 /* kv_now - the store's now (0: none seen yet) */
 static inline int64_t kv_now(struct kv *kv)
