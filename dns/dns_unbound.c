@@ -21,11 +21,18 @@
  * AAAA (16), MX (preference + name), PTR (name), TXT/SPF (character-strings joined, RFC 7208
  * 3.3). Names are written as raw labels joined by '.', lower-cased; a target whose label
  * contains '.' or NUL cannot be written that way and its record is dropped as malformed.
- * Negative answers take their TTL from the SOA in the authority section (RFC 2308). */
+ * Negative answers take their TTL from the SOA in the authority section (RFC 2308).
+ *
+ * Creating, finalizing and deleting a ctx run under one process-wide lock (ub_setup_lock):
+ * ub_ctx_create and the finalize initialise libunbound globals without a lock of their own
+ * (log_init's lock and thread key, config_apply's globals), and workers create their
+ * resolvers concurrently on first use (TSan saw two pthread_mutex_init of the same global).
+ * The probe is answered from a local zone, so the lock is held for milliseconds. */
 #include "dns/dns_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +45,8 @@
 #define UB_DEFAULT_ANCHOR "/usr/share/dns/root.key"
 #define UB_PROBE_ZONE "greyspf-startup-probe.invalid."
 #define UB_CLASS_IN 1
+
+static pthread_mutex_t ub_setup_lock = PTHREAD_MUTEX_INITIALIZER;
 #define PRES_NAME_MAX (253 * 4 + 2) /* every byte as \DDD, plus a dot and NUL */
 
 struct ub_backend;
@@ -461,8 +470,11 @@ static void ub_op_destroy(struct dns_backend *b)
     struct ub_backend *ub = (struct ub_backend *)b;
     if (!ub)
         return;
-    if (ub->ctx)
+    if (ub->ctx) {
+        pthread_mutex_lock(&ub_setup_lock);
         ub_ctx_delete(ub->ctx); /* stops the thread; no callback runs after this */
+        pthread_mutex_unlock(&ub_setup_lock);
+    }
     for (size_t i = 0; i < ub->cap; i++)
         free(ub->slots[i]);
     free(ub->slots);
@@ -690,12 +702,15 @@ struct dns_resolver *dns_resolver_create(const struct dns_config *cfg, char *err
     ub->base.ops = &ub_ops;
     ub->cap = 256;
     ub->slots = xcalloc(ub->cap, sizeof(*ub->slots));
+    pthread_mutex_lock(&ub_setup_lock);
     ub->ctx = ub_ctx_create();
-    if (!ub->ctx) {
+    int bad = !ub->ctx;
+    if (bad)
         fail(err, errlen, "libunbound: cannot create a context");
-        goto fail;
-    }
-    if (configure(ub->ctx, cfg, err, errlen) || probe(ub->ctx, cfg, err, errlen))
+    else
+        bad = configure(ub->ctx, cfg, err, errlen) || probe(ub->ctx, cfg, err, errlen);
+    pthread_mutex_unlock(&ub_setup_lock);
+    if (bad)
         goto fail;
     if (ub_fd(ub->ctx) < 0) {
         fail(err, errlen, "libunbound: no file descriptor");

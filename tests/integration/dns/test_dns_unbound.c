@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -524,6 +525,58 @@ static void test_parallel_1000(void **state)
     dns_resolver_destroy(r);
 }
 
+/* --- resolvers created by several threads at once -------------------------------------- */
+
+/* Workers create their resolvers on first use, at the same moment. libunbound initialises
+ * globals in ub_ctx_create and at finalize without a lock; dns_unbound serialises that. This
+ * runs first in the process (before any ctx exists), so under TSan an unserialised create
+ * is reported (exit 66); every thread must also get its answer. */
+enum { CREATORS = 4 };
+
+struct creator {
+    pthread_barrier_t *go;
+    int created, answered;
+    char err[256];
+};
+
+static void *create_and_ask(void *arg)
+{
+    struct creator *c = arg;
+    struct dns_config cfg = test_config();
+    pthread_barrier_wait(c->go);
+    struct dns_resolver *r = dns_resolver_create(&cfg, c->err, sizeof(c->err));
+    if (!r)
+        return NULL;
+    c->created = 1;
+    struct counter n = {0};
+    if (dns_query(r, "ttl60.greyspf.test", DNS_T_A, clock_mono_ms(), on_count, &n, NULL) == 0)
+        pump(r, &n.done, 1, 5000);
+    c->answered = n.ok;
+    dns_resolver_destroy(r);
+    return NULL;
+}
+
+static void test_concurrent_create(void **state)
+{
+    (void)state;
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, CREATORS);
+    struct creator c[CREATORS];
+    pthread_t t[CREATORS];
+    for (int i = 0; i < CREATORS; i++) {
+        c[i] = (struct creator){.go = &go};
+        assert_int_equal(pthread_create(&t[i], NULL, create_and_ask, &c[i]), 0);
+    }
+    for (int i = 0; i < CREATORS; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&go);
+    for (int i = 0; i < CREATORS; i++) {
+        if (!c[i].created)
+            fail_msg("thread %d: dns_resolver_create: %s", i, c[i].err);
+        assert_int_equal(c[i].answered, 1);
+    }
+}
+
 /* --- configuration errors ------------------------------------------------------------ */
 
 static void test_config_errors(void **state)
@@ -694,6 +747,7 @@ int main(int argc, char **argv)
     sign_script = argv[3];
     setvbuf(stdout, NULL, _IOLBF, 0);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_concurrent_create), /* first: no ctx exists yet */
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_answers),
         cmocka_unit_test(test_qname_normalised),
