@@ -200,7 +200,7 @@ struct pipeline *pipeline_create(const struct config *cfg, const struct pipeline
     if (override_set_sets(cfg->overrides, OVERRIDE_KEY_ACTION, true))
         stages[n++] = (struct stage){.name = "override", .run = override_run};
     if (config_spf_used(cfg))
-        stages[n++] = stage_spf_create(cfg, res ? res->spf_cache : NULL);
+        stages[n++] = stage_spf_create(cfg, res ? res->spf_cache : NULL, res ? res->dns_cfg : NULL);
     if (config_greylist_used(cfg))
         stages[n++] = stage_greylist_create(cfg, res);
     struct pipeline *p = pipeline_create_with(stages, n, cfg->default_action);

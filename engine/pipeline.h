@@ -112,7 +112,12 @@ struct spf_cache;
 struct kv;
 struct greylist_dynwl;
 struct greylist_awl_hint;
+struct config;
 struct pipeline_res {
+    /* the [dns] settings every resolver is created with: the daemon's boot configuration,
+     * since [dns] changes take effect at a restart (a reload says so); NULL = each
+     * pipeline's own configuration */
+    const struct config *dns_cfg;
     struct spf_cache *spf_cache;
     struct kv *kv; /* the greylisting store (opened when [greylist] is enabled) */
     struct greylist_dynwl *dynwl; /* the dynamic whitelist's mirror (with kv), or NULL */

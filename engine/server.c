@@ -540,6 +540,7 @@ struct server *server_create(struct config *cfg, const int *fds, int nfds, char 
 {
     struct server *s = xcalloc(1, sizeof(*s));
     s->boot = cfg;
+    s->res.dns_cfg = cfg; /* [dns] is read at start only (reload warns) */
     pthread_mutex_init(&s->rt_mu, NULL);
     int mrc = daemon_metrics_init(&s->dm);
     if (mrc)
@@ -668,6 +669,17 @@ static bool str_same(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
+/* strs_same - whether two string lists are equal, in order */
+static bool strs_same(char *const *a, size_t na, char *const *b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (!str_same(a[i], b[i]))
+            return false;
+    return true;
+}
+
 /* reload - SIGHUP: load the config file again and swap it in, or keep the old one */
 static void reload(struct server *s)
 {
@@ -710,7 +722,9 @@ static void reload(struct server *s)
     if (!str_same(b->dns_forwarder, c->dns_forwarder) || b->dns_dnssec != c->dns_dnssec ||
         b->dns_timeout_ms != c->dns_timeout_ms || b->dns_cache_bytes != c->dns_cache_bytes ||
         b->dns_no_local_zones != c->dns_no_local_zones ||
-        !str_same(b->dns_trust_anchor_file, c->dns_trust_anchor_file))
+        !str_same(b->dns_trust_anchor_file, c->dns_trust_anchor_file) ||
+        !strs_same(b->dns_trust_anchors, b->n_dns_trust_anchors, c->dns_trust_anchors,
+                   c->n_dns_trust_anchors))
         log_warn("config: [dns] changes take effect only after a restart");
     log_set_level((enum log_level)c->log_level);
     runtime_swap(s, c);

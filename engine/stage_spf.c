@@ -30,6 +30,7 @@
 
 struct spf_stage {
     const struct config *cfg;
+    const struct config *dns_cfg; /* [dns] for new resolvers (stage_spf.h) */
     struct spf_cache *cache;
 };
 
@@ -227,7 +228,7 @@ static void start(struct spf_req *q, int id, struct stage_env *env, struct arena
         q->have[id] = true;
         return;
     }
-    struct spf_env *se = env_get(env, stg->cfg);
+    struct spf_env *se = env_get(env, stg->dns_cfg);
     if (!se) {
         spf_outcome_timeout(&q->q[id], a, &q->out[id]);
         q->out[id].problem = "no resolver";
@@ -619,10 +620,12 @@ static void spf_destroy(struct stage *st)
     st->state = NULL;
 }
 
-struct stage stage_spf_create(const struct config *cfg, struct spf_cache *cache)
+struct stage stage_spf_create(const struct config *cfg, struct spf_cache *cache,
+                              const struct config *dns_cfg)
 {
     struct spf_stage *stg = xcalloc(1, sizeof(*stg));
     stg->cfg = cfg;
+    stg->dns_cfg = dns_cfg ? dns_cfg : cfg;
     stg->cache = cache;
     return (struct stage){
         .name = "spf", .run = spf_run, .abort = spf_abort, .destroy = spf_destroy, .state = stg};

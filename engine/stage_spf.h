@@ -19,8 +19,12 @@
 #include "engine/spf_cache.h"
 #include "engine/stage_env.h"
 
-/* stage_spf_create - the stage for cfg (borrowed); cache may be NULL */
-struct stage stage_spf_create(const struct config *cfg, struct spf_cache *cache);
+/* stage_spf_create - the stage for cfg (borrowed); cache may be NULL. Resolvers, created by
+ * each worker at its first lookup, take their [dns] settings from dns_cfg (borrowed; NULL =
+ * cfg): the daemon passes its boot configuration, so that a worker whose first lookup comes
+ * after a reload resolves like the others until the restart the reload asks for. */
+struct stage stage_spf_create(const struct config *cfg, struct spf_cache *cache,
+                              const struct config *dns_cfg);
 
 /* stage_spf_env_fini - free a worker's SPF resources (its resolver, in-flight checks are
  * already finished or abandoned); for stage_env.fini */

@@ -14,7 +14,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from daemon import DnsServer, Daemon, ask, request  # noqa: E402
+from daemon import DnsServer, Daemon, ask, free_port, read_reply, request  # noqa: E402
 
 GOOD = "192.0.2.10"   # authorised by the records under spftest.
 BAD = "198.51.100.7"  # authorised by none
@@ -225,6 +225,34 @@ class TestSkips(SpfDaemonTest):
         self.assertTrue(self.d.wait_log(r"stage=skip reason=skip_clients"))
         self.assertTrue(self.d.wait_log(r"stage=skip reason=sasl"))
         self.assertTrue(self.d.wait_log(r"stage=spf reason=mail_from=fail"))
+
+
+class TestReloadKeepsDns(SpfDaemonTest):
+    def test_dns_settings_stay_until_restart(self):
+        """[dns] changes take effect after a restart, as the reload says: a resolver created
+        after a reload (a worker's first lookup) still uses the settings the daemon started
+        with. Here no lookup ran before the reload, so every resolver is created after it."""
+        d = self.start()
+        d.dns["forwarder"] = f"127.0.0.1@{free_port()}"  # nothing listens there
+        d.write_config()
+        d.signal(signal.SIGHUP)
+        self.assertTrue(d.wait_log("config: reloaded"))
+        self.assertIn("[dns] changes take effect only after a restart", d.log())
+        conns = [d.connect(timeout=10) for _ in range(8)]
+        for i, s in enumerate(conns):
+            s.sendall(rcpt(GOOD, f"a@d{i}.fast.spftest", instance=f"r{i}"))
+        for i, s in enumerate(conns):
+            got = read_reply(s)
+            self.assertTrue(got.startswith("action=PREPEND Received-SPF: pass"), (i, got))
+            s.close()
+
+    def test_trust_anchor_change_is_reported(self):
+        d = self.start()
+        d.dns["trust_anchor"] = ". IN DS 20326 8 2 " + "ab" * 32
+        d.write_config()
+        d.signal(signal.SIGHUP)
+        self.assertTrue(d.wait_log("config: reloaded"))
+        self.assertIn("[dns] changes take effect only after a restart", d.log())
 
 
 class TestNoHeadOfLineBlocking(SpfDaemonTest):
