@@ -1,7 +1,9 @@
 """tests/integration/daemon.py - start greyspfd on a private config and talk the policy
 protocol to it over real sockets. Used by test_daemon.py. Standard library only."""
+import atexit
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -45,6 +47,23 @@ def request(client="192.0.2.1", sender="alice@example.org", recipient="bob@examp
     return "".join(f"{k}={v}\n" for k, v in attrs).encode() + b"\n"
 
 
+# Temp dirs of daemons that ended cleanly are removed when the test process exits (each
+# can hold a RocksDB store). A dir stays when its daemon exited non-zero, was killed, is
+# still running, or logged a sanitizer report, and always with GREYSPF_KEEP_TEST_DIRS=1.
+_DAEMONS = []
+
+
+def _remove_clean_dirs():
+    if os.environ.get("GREYSPF_KEEP_TEST_DIRS"):
+        return
+    for d in _DAEMONS:
+        if d.ended_cleanly():
+            shutil.rmtree(d.dir, True)
+
+
+atexit.register(_remove_clean_dirs)
+
+
 class Daemon:
     """One greyspfd process with its own temp dir, config and log file."""
 
@@ -70,6 +89,8 @@ class Daemon:
         self.greylist = {"enabled": "no"}
         self.greylist.update(greylist or {})
         self.proc = None
+        self.dirty = False  # some run of it ended badly: keep the dir (see _DAEMONS)
+        _DAEMONS.append(self)
         self.write_config()
 
     def write_config(self, policy=None, server=None, raw=None):
@@ -93,6 +114,8 @@ class Daemon:
         os.rename(self.conf + ".tmp", self.conf)
 
     def start(self):
+        if self.proc and self.proc.poll() != 0:
+            self.dirty = True
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([GREYSPFD, "-f", "-c", self.conf], stdout=self.logf,
                                      stderr=subprocess.STDOUT)
@@ -136,6 +159,13 @@ class Daemon:
         if self.proc:
             self.logf.close()
         return self.proc.returncode if self.proc else None
+
+    def ended_cleanly(self):
+        """Every run exited 0 (none killed or still running) and the log has no sanitizer
+        report."""
+        if self.proc and self.proc.poll() != 0:
+            self.dirty = True
+        return not self.dirty and not re.search(r"Sanitizer|runtime error:", self.log())
 
     def connect(self, timeout=5.0):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)

@@ -46,6 +46,7 @@ class SpfDaemonTest(unittest.TestCase):
                         dns={"forwarder": f"127.0.0.1@{self.dns.port}", "dnssec": "no",
                              "timeout": "1s"}).start()
         self.s = self.d.connect(timeout=10)
+        self.addCleanup(self.s.close)
         return self.d
 
     def tearDown(self):
@@ -55,7 +56,10 @@ class SpfDaemonTest(unittest.TestCase):
 
     def check(self, req, want, exact=True):
         got = ask(self.s, req)
-        got = got[len("action="):-2] if got else got
+        if got is None:
+            self.fail(f"closed without a reply; greyspfd exit status {self.d.proc.poll()}, "
+                      f"log:\n{self.d.log()[-3000:]}")
+        got = got[len("action="):-2]
         if exact:
             self.assertEqual(got, want, f"got {got!r}, want {want!r}")
         else:
@@ -239,6 +243,8 @@ class TestReloadKeepsDns(SpfDaemonTest):
         self.assertTrue(d.wait_log("config: reloaded"))
         self.assertIn("[dns] changes take effect only after a restart", d.log())
         conns = [d.connect(timeout=10) for _ in range(8)]
+        for s in conns:
+            self.addCleanup(s.close)
         for i, s in enumerate(conns):
             s.sendall(rcpt(GOOD, f"a@d{i}.fast.spftest", instance=f"r{i}"))
         for i, s in enumerate(conns):
@@ -264,6 +270,7 @@ class TestNoHeadOfLineBlocking(SpfDaemonTest):
         slow = []
         for i in range(40):
             s = d.connect(timeout=10)
+            self.addCleanup(s.close)
             s.sendall(rcpt(BAD, f"a@d{i}.slow.spftest", instance=f"s{i}"))
             slow.append(s)
         time.sleep(0.1)
