@@ -172,6 +172,8 @@ static const struct key_def keys[] = {
     {SEC_GREYLIST, "learning", KIND_BOOL, F(greylist.learning), 0, 0, NULL},
     {SEC_GREYLIST, "hash_keys", KIND_BOOL, F(greylist.hash_keys), 0, 0, NULL},
     {SEC_GREYLIST, "sync", KIND_BOOL, F(greylist.sync), 0, 0, NULL},
+    {SEC_GREYLIST, "min_free_disk", KIND_BYTES, F(greylist.min_free_disk), 0,
+     (uint64_t)1048576 << 20, "0..1048576m"},
 };
 #undef F
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -1103,6 +1105,7 @@ static struct config *config_new(const char *path)
     c->greylist.delay_ms = 5u * 60u * 1000u;
     c->greylist.retry_window_ms = 2u * 86400u * 1000u;
     c->greylist.max_age_ms = 35ull * 86400u * 1000u;
+    c->greylist.min_free_disk = (size_t)256 << 20;
     c->greylist.key = GREYLIST_KEY_ALL;
     c->greylist.prefix_v4 = 24;
     c->greylist.prefix_v6 = 64;

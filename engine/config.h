@@ -75,6 +75,7 @@ struct config_greylist {
     bool learning;               /* record, never defer; default no */
     bool hash_keys;              /* store keyed hashes, not addresses; default no */
     bool sync;                   /* synced kv writes (restart to change); default no */
+    size_t min_free_disk;        /* store writes refused below this free space; 256m */
 };
 
 struct config {

@@ -816,7 +816,9 @@ int postgrey_import_main(int argc, char **argv, int64_t now_s)
     int rc = 1;
     if (!dry) {
         int err = 0;
-        struct kv_rocksdb_options ko = {.sync = false}; /* one flush at the end */
+        /* one flush at the end; the daemon's disk guard */
+        struct kv_rocksdb_options ko = {.sync = false,
+                                        .min_free_bytes = cfg->greylist.min_free_disk};
         r.kv = kv_open_rocksdb(store, &ko, &err, msg, sizeof(msg));
         if (!r.kv) {
             if (err == KV_ERR_LOCKED)

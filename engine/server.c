@@ -356,7 +356,8 @@ static int open_store(struct server *s, const struct config *cfg, struct pipelin
         return -1;
     }
     snprintf(path, sizeof(path), "%s/greylist", cfg->state_dir);
-    struct kv_rocksdb_options o = {.sync = cfg->greylist.sync};
+    struct kv_rocksdb_options o = {.sync = cfg->greylist.sync,
+                                   .min_free_bytes = cfg->greylist.min_free_disk};
     int e = 0;
     (void)s;
     struct kv *kv = kv_open_rocksdb(path, &o, &e, msg, sizeof(msg));
@@ -405,6 +406,9 @@ KV_STAT_CB(cb_kv_bgerr, background_errors)
 KV_STAT_CB(cb_kv_memtable, memtable_bytes)
 KV_STAT_CB(cb_kv_cache, block_cache_bytes)
 KV_STAT_CB(cb_kv_readers, table_readers_bytes)
+KV_STAT_CB(cb_kv_free, disk_free_bytes)
+KV_STAT_CB(cb_kv_low, low_disk)
+KV_STAT_CB(cb_kv_failed, write_failed)
 #undef KV_STAT_CB
 
 /* register_kv_callbacks - RocksDB properties of the greylisting store, read at scrape time */
@@ -447,6 +451,21 @@ static void register_kv_callbacks(struct server *s)
           NULL, 0},
          METRICS_GAUGE,
          cb_kv_readers},
+        {{"greyspf_kv_disk_free_bytes", "Bytes free for the store on its filesystem.", NULL, 0},
+         METRICS_GAUGE,
+         cb_kv_free},
+        {{"greyspf_kv_low_disk",
+          "1 while store writes are refused because less than min_free_disk is free "
+          "(greylisting passes requests unchecked).",
+          NULL, 0},
+         METRICS_GAUGE,
+         cb_kv_low},
+        {{"greyspf_kv_write_failed",
+          "1 once a failed store write stopped all writes until a restart (greylisting passes "
+          "requests unchecked).",
+          NULL, 0},
+         METRICS_GAUGE,
+         cb_kv_failed},
     };
     for (size_t i = 0; i < sizeof(fams) / sizeof(fams[0]); i++) {
         int rc = metrics_callback_register(s->dm.reg, &fams[i].d, fams[i].t, fams[i].cb, s);
@@ -707,8 +726,10 @@ static void reload(struct server *s)
         pthread_mutex_unlock(&s->rt_mu);
         start_awl_loader(s);
     }
-    if (s->res.kv && c->greylist.sync != b->greylist.sync)
-        log_warn("config: [greylist] sync changes take effect only after a restart");
+    if (s->res.kv && (c->greylist.sync != b->greylist.sync ||
+                      c->greylist.min_free_disk != b->greylist.min_free_disk))
+        log_warn("config: [greylist] sync and min_free_disk changes take effect only after a "
+                 "restart");
     if (config_spf_used(c) && !s->res.spf_cache && c->spf_cache_entries)
         log_warn("config: the SPF outcome cache is created at start; restart to enable it");
     if ((!s->activated && !listen_same(b, c)) || b->workers != c->workers ||

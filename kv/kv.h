@@ -51,6 +51,11 @@ struct kv_rocksdb_options {
      * crash the last moments (call kv_flush_wal() each second to bound that); true: every
      * write is synced (~100 times slower) */
     bool sync;
+    /* writes (and kv_compact) fail with KV_ERR_IO while the store's filesystem has less than
+     * this free, and resume at 16 MB more, so that RocksDB never meets a full disk (it can
+     * abort the process then; kv_rocksdb.c). 0: no check. A write that RocksDB fails stops
+     * writes until the store is reopened. kv_stats shows both states. */
+    uint64_t min_free_bytes;
 };
 
 /* kv_open_rocksdb - open (creating if missing: the last path component, mode 0750) the RocksDB
@@ -177,6 +182,9 @@ struct kv_stats {
     uint64_t table_readers_bytes;      /* RocksDB: index and filter blocks of the open files */
     uint64_t background_errors;        /* RocksDB: background errors since open (non-zero: alarm) */
     uint64_t expired_dropped;          /* expired records removed by compaction since open */
+    uint64_t disk_free_bytes; /* RocksDB: bytes free for us on the store's filesystem */
+    uint64_t low_disk;        /* RocksDB: 1 while writes are refused for min_free_bytes */
+    uint64_t write_failed;    /* RocksDB: 1 once a failed write stopped writes (reopen) */
 };
 void kv_stats(struct kv *kv, struct kv_stats *st);
 

@@ -13,7 +13,21 @@
  * policy and the filter factory belong to RocksDB; our block-cache handle is destroyed after
  * the DB is closed. Every errptr string is logged once ("kv: ...") and freed at once; no
  * RocksDB type or string leaves this file. No lock of ours is taken here (kv.c holds the
- * key's stripe around put/delete, and a batch's stripes around its write). */
+ * key's stripe around put/delete, and a batch's stripes around its write).
+ *
+ * Disk guard: RocksDB must never see a full disk. Debian's librocksdb keeps its assertions:
+ * once one append to a file failed, the next append or sync of that file aborts the process
+ * (WritableFileWriter: "sync_without_flush_called_"). Its own LOG file is the first to hit
+ * that (the error handler logs the failed write there); hence the LOG gets its header only
+ * (info_log_level HEADER: a test showed WARN still aborts) and RocksDB's errors reach us as
+ * statuses, which are logged here. A failed WAL would abort at our next sync (kv_flush_wal,
+ * each second), and without the assertion the store would stay read-only until reopened (the
+ * 7.8 C API has no Resume). So every write first
+ * checks the free space of the store's filesystem (statvfs, at most every 100 ms, by whichever
+ * writer comes first) and is refused (KV_ERR_IO) while it is under min_free_bytes; writes
+ * resume once 16 MB more than that is free. A write RocksDB fails anyway (the disk filled
+ * faster than the check, an I/O error) stops all writes and WAL syncs until a restart. Each
+ * state change is logged once; kv_stats reports both. Reads go on in every state. */
 #include "kv/kv_int.h"
 
 #include "engine/base/alloc.h"
@@ -27,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <rocksdb/c.h>
@@ -37,6 +52,9 @@
 #define RDB_BLOOM_BITS 10
 #define RDB_FORMAT_VERSION 5
 #define RDB_LOG_FILES 3
+#define RDB_INFO_LOG_HEADER_ONLY 5         /* rocksdb::InfoLogLevel::HEADER_LEVEL */
+#define RDB_SPACE_CHECK_MS 100            /* statvfs at most this often */
+#define RDB_SPACE_HYSTERESIS (16ull << 20) /* resume writes at min_free + this */
 
 struct kv_rocksdb {
     struct kv base; /* first: kv_rocksdb is a struct kv */
@@ -48,6 +66,12 @@ struct kv_rocksdb {
     rocksdb_readoptions_t *ropts;
     /* undecodable records the filter kept (relaxed counter, reported by kv_compact) */
     atomic_uint_fast64_t corrupt_kept;
+    /* the disk guard (file header); all relaxed: each is a flag or a figure on its own */
+    uint64_t min_free;                     /* bytes; 0 = no guard */
+    atomic_uint_fast64_t space_checked_ms; /* last statvfs (the CAS winner checks) */
+    atomic_uint_fast64_t disk_free;        /* bytes available to us at that check */
+    atomic_bool low_disk;                  /* under min_free: writes refused */
+    atomic_bool write_failed;              /* a write failed: writes refused until restart */
 };
 
 #if defined(__SANITIZE_THREAD__)
@@ -147,6 +171,63 @@ static rocksdb_compactionfilter_t *filter_create(void *state,
     return rocksdb_compactionfilter_create(state, state_keep, filter_expired, filter_name);
 }
 
+/* ---- the disk guard ---- */
+
+/* space_check - statvfs the store's filesystem if the last check is RDB_SPACE_CHECK_MS old
+ * (one caller wins the check) and update low_disk, logging each change */
+static void space_check(struct kv_rocksdb *r)
+{
+    uint64_t now = clock_mono_ms();
+    uint64_t last = atomic_load_explicit(&r->space_checked_ms, memory_order_relaxed);
+    if (last && now - last < RDB_SPACE_CHECK_MS)
+        return;
+    if (!atomic_compare_exchange_strong_explicit(&r->space_checked_ms, &last, now ? now : 1,
+                                                 memory_order_relaxed, memory_order_relaxed))
+        return;
+    struct statvfs v;
+    if (statvfs(r->dir, &v) < 0)
+        return; /* keep the last verdict */
+    uint64_t free_b = (uint64_t)v.f_bavail * v.f_frsize;
+    atomic_store_explicit(&r->disk_free, free_b, memory_order_relaxed);
+    bool low = atomic_load_explicit(&r->low_disk, memory_order_relaxed);
+    if (!low && free_b < r->min_free) {
+        atomic_store_explicit(&r->low_disk, true, memory_order_relaxed);
+        log_error("kv: %s: %llu MB free, under min_free_disk (%llu MB): store writes refused "
+                  "until space is freed; greylisting passes requests unchecked meanwhile",
+                  r->dir, (unsigned long long)(free_b >> 20),
+                  (unsigned long long)(r->min_free >> 20));
+    } else if (low && free_b >= r->min_free + RDB_SPACE_HYSTERESIS) {
+        atomic_store_explicit(&r->low_disk, false, memory_order_relaxed);
+        log_warn("kv: %s: %llu MB free again: store writes resumed", r->dir,
+                 (unsigned long long)(free_b >> 20));
+    }
+}
+
+/* write_refused - KV_ERR_IO when a write must not reach RocksDB now, else 0 */
+static int write_refused(struct kv_rocksdb *r)
+{
+    if (atomic_load_explicit(&r->write_failed, memory_order_relaxed))
+        return KV_ERR_IO;
+    if (r->min_free) {
+        space_check(r);
+        if (atomic_load_explicit(&r->low_disk, memory_order_relaxed))
+            return KV_ERR_IO;
+    }
+    return 0;
+}
+
+/* write_fail - a write RocksDB failed: log it, and stop writes and WAL syncs (file header) */
+static int write_fail(struct kv_rocksdb *r, const char *what, char *err)
+{
+    int code = rdb_fail(what, r->dir, err);
+    if (!atomic_exchange_explicit(&r->write_failed, true, memory_order_relaxed))
+        log_error("kv: %s: store writes stopped after a failed write (RocksDB keeps the store "
+                  "read-only after one): restart greyspfd once the cause is fixed; greylisting "
+                  "passes requests unchecked meanwhile",
+                  r->dir);
+    return code;
+}
+
 /* ---- data path ---- */
 
 static int rdb_get(struct kv *kv, const void *key, size_t klen, kv_raw_cb cb, void *arg)
@@ -168,23 +249,32 @@ static int rdb_get(struct kv *kv, const void *key, size_t klen, kv_raw_cb cb, vo
 static int rdb_put(struct kv *kv, const void *key, size_t klen, const void *rec, size_t rlen)
 {
     struct kv_rocksdb *r = rdb_of(kv);
+    int refused = write_refused(r);
+    if (refused)
+        return refused;
     char *err = NULL;
     rocksdb_put(r->db, r->wopts, key, klen, rec, rlen, &err);
-    return err ? rdb_fail("put in", r->dir, err) : 0;
+    return err ? write_fail(r, "put in", err) : 0;
 }
 
 static int rdb_del(struct kv *kv, const void *key, size_t klen)
 {
     struct kv_rocksdb *r = rdb_of(kv);
+    int refused = write_refused(r);
+    if (refused)
+        return refused;
     char *err = NULL;
     rocksdb_delete(r->db, r->wopts, key, klen, &err);
-    return err ? rdb_fail("delete in", r->dir, err) : 0;
+    return err ? write_fail(r, "delete in", err) : 0;
 }
 
 /* rdb_write - a batch commit: one WriteBatch, so one log record and one write-group join */
 static int rdb_write(struct kv *kv, const struct kv_write *w, size_t n)
 {
     struct kv_rocksdb *r = rdb_of(kv);
+    int refused = write_refused(r);
+    if (refused)
+        return refused;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     for (size_t i = 0; i < n; i++) {
         if (w[i].del)
@@ -195,7 +285,7 @@ static int rdb_write(struct kv *kv, const struct kv_write *w, size_t n)
     char *err = NULL;
     rocksdb_write(r->db, r->wopts, wb, &err);
     rocksdb_writebatch_destroy(wb);
-    return err ? rdb_fail("batch write in", r->dir, err) : 0;
+    return err ? write_fail(r, "batch write in", err) : 0;
 }
 
 /* prefix_upper - the smallest key greater than every key starting with prefix: drop trailing
@@ -261,6 +351,10 @@ static void rdb_stats(struct kv *kv, struct kv_stats *st)
     st->block_cache_bytes = prop(r, "rocksdb.block-cache-usage");
     st->table_readers_bytes = prop(r, "rocksdb.estimate-table-readers-mem");
     st->background_errors = prop(r, "rocksdb.background-errors");
+    struct statvfs v;
+    st->disk_free_bytes = statvfs(r->dir, &v) == 0 ? (uint64_t)v.f_bavail * v.f_frsize : 0;
+    st->low_disk = atomic_load_explicit(&r->low_disk, memory_order_relaxed);
+    st->write_failed = atomic_load_explicit(&r->write_failed, memory_order_relaxed);
 }
 
 /* rdb_compact - flush and compact everything down to the last level, which runs the filter on
@@ -269,6 +363,11 @@ static void rdb_stats(struct kv *kv, struct kv_stats *st)
 static int rdb_compact(struct kv *kv)
 {
     struct kv_rocksdb *r = rdb_of(kv);
+    if (write_refused(r)) { /* a compaction writes too, up to the store's size */
+        log_error("kv: compaction of %s not started: store writes are refused (see above)",
+                  r->dir);
+        return KV_ERR_IO;
+    }
     uint64_t errs = prop(r, "rocksdb.background-errors");
     uint64_t dropped = atomic_load_explicit(&kv->expired_dropped, memory_order_relaxed);
     uint64_t corrupt = atomic_load_explicit(&r->corrupt_kept, memory_order_relaxed);
@@ -281,7 +380,7 @@ static int rdb_compact(struct kv *kv)
         log_error("kv: compaction of %s kept %llu undecodable records", r->dir,
                   (unsigned long long)corrupt);
     if (prop(r, "rocksdb.background-errors") != errs) {
-        log_error("kv: compaction of %s failed: background error (see %s/LOG)", r->dir, r->dir);
+        log_error("kv: compaction of %s failed (a RocksDB background error)", r->dir);
         return KV_ERR_IO;
     }
     log_info("kv: compacted %s in %llu ms: %llu expired records dropped", r->dir,
@@ -292,6 +391,8 @@ static int rdb_compact(struct kv *kv)
 static int rdb_flush_wal(struct kv *kv)
 {
     struct kv_rocksdb *r = rdb_of(kv);
+    if (atomic_load_explicit(&r->write_failed, memory_order_relaxed))
+        return KV_ERR_IO; /* syncing a WAL writer that failed aborts (file header) */
     char *err = NULL;
     rocksdb_flush_wal(r->db, 1, &err);
     return err ? rdb_fail("flush WAL of", r->dir, err) : 0;
@@ -389,6 +490,8 @@ static rocksdb_options_t *build_options(struct kv_rocksdb *r, const struct kv_ro
     rocksdb_options_set_level_compaction_dynamic_level_bytes(base, 1);
     rocksdb_options_set_max_open_files(base, -1);
     rocksdb_options_set_keep_log_file_num(base, RDB_LOG_FILES);
+    /* RocksDB's own LOG file gets its header only (file header: disk guard) */
+    rocksdb_options_set_info_log_level(base, RDB_INFO_LOG_HEADER_ONLY);
     rocksdb_options_enable_statistics(base);
     rocksdb_options_set_compression(base, rocksdb_lz4_compression);
 
@@ -463,6 +566,11 @@ struct kv *kv_open_rocksdb(const char *dir, const struct kv_rocksdb_options *opt
     struct kv_rocksdb *r = xcalloc(1, sizeof(*r));
     kv_base_init(&r->base, &rdb_ops);
     atomic_init(&r->corrupt_kept, 0);
+    r->min_free = o.min_free_bytes;
+    atomic_init(&r->space_checked_ms, 0);
+    atomic_init(&r->disk_free, 0);
+    atomic_init(&r->low_disk, false);
+    atomic_init(&r->write_failed, false);
     r->dir = xstrdup(dir);
     r->cache = rocksdb_cache_create_lru(o.block_cache_bytes);
     r->wopts = rocksdb_writeoptions_create();

@@ -68,7 +68,7 @@ class Daemon:
     """One greyspfd process with its own temp dir, config and log file."""
 
     def __init__(self, policy=None, server=None, listen=None, spf=None, dns=None,
-                 greylist=None):
+                 greylist=None, wrap=None):
         self.dir = tempfile.mkdtemp(prefix="greyspf-it-")
         self.port = free_port()
         self.conf = os.path.join(self.dir, "greyspf.conf")
@@ -88,6 +88,7 @@ class Daemon:
         # greylisting off unless a test asks: the other tests keep their meaning
         self.greylist = {"enabled": "no"}
         self.greylist.update(greylist or {})
+        self.wrap = list(wrap or [])  # a command prefix, e.g. nsenter into a mount namespace
         self.proc = None
         self.dirty = False  # some run of it ended badly: keep the dir (see _DAEMONS)
         _DAEMONS.append(self)
@@ -117,7 +118,8 @@ class Daemon:
         if self.proc and self.proc.poll() != 0:
             self.dirty = True
         self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([GREYSPFD, "-f", "-c", self.conf], stdout=self.logf,
+        self.proc = subprocess.Popen(self.wrap + [GREYSPFD, "-f", "-c", self.conf],
+                                     stdout=self.logf,
                                      stderr=subprocess.STDOUT)
         deadline = time.time() + 10
         while time.time() < deadline:

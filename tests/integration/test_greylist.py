@@ -2,16 +2,20 @@
 RocksDB store in the daemon's state_dir and a 2 s delay: defer then pass, the reply text and
 header, whitelist files reloaded on SIGHUP (a broken one keeps the running config), enabling
 greylisting by reload, metrics, 8 connections racing on one new triplet (one record, counts
-that add up), and crash safety: under load, kill -9, restart on the same state_dir, and every
-triplet whose DEFER reply arrived before the kill passes when retried after the delay.
+that add up), crash safety: under load, kill -9, restart on the same state_dir, and every
+triplet whose DEFER reply arrived before the kill passes when retried after the delay; and a
+full disk (a 48 MB tmpfs in a private mount namespace; root only): writes refused under
+min_free_disk and resumed, a real ENOSPC survived, acknowledged records kept.
 Records are read back from the stopped daemon's store with greylist_kv_dump (GREYLIST_KV_DUMP).
 SPF stays off: no DNS at all."""
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -303,6 +307,111 @@ class TestCrashSafety(GreylistTest):
                                        "forgotten after kill -9")
         print(f"\ncrash safety: {len(acked)} deferred triplets before kill -9, all known after "
               "restart", file=sys.stderr)
+
+
+class TestFullDisk(GreylistTest):
+    """The store on a 48 MB tmpfs mounted in a private mount namespace, which a sleeping
+    process holds so that the daemon can be restarted into it (nsenter). Mounting needs
+    root; CI runs as root."""
+
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root: mounts a small tmpfs in a private mount namespace")
+        self.holder = subprocess.Popen(["unshare", "-m", "--propagation", "private",
+                                        "sleep", "600"])
+        self.addCleanup(self.holder.wait)
+        self.addCleanup(self.holder.kill)
+        ours = os.readlink("/proc/self/ns/mnt")
+        deadline = time.time() + 5
+        while os.readlink(f"/proc/{self.holder.pid}/ns/mnt") == ours:
+            self.assertLess(time.time(), deadline, "unshare -m did not take effect")
+            time.sleep(0.01)
+        self.enter = ["nsenter", "-t", str(self.holder.pid), "-m", "--"]
+        self.store = tempfile.mkdtemp(prefix="greyspf-full-")  # empty out here
+        self.addCleanup(shutil.rmtree, self.store, True)
+        self.ns("mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", self.store)
+
+    def ns(self, *argv):
+        return subprocess.run(self.enter + list(argv), capture_output=True, text=True,
+                              timeout=30, check=True).stdout
+
+    def free(self):
+        return int(self.ns("df", "-B1", "--output=avail", self.store).split()[-1])
+
+    def fill(self, leave):
+        """a filler file that leaves about `leave` bytes free"""
+        self.ns("fallocate", "-l", str(max(4096, self.free() - leave)),
+                os.path.join(self.store, "filler"))
+
+    def start_on_tmpfs(self, min_free):
+        # no AWL: the triplets that failed open must not pass on their network's record
+        return self.start(greylist={"min_free_disk": min_free, "auto_whitelist_after": "0"},
+                          server={"state_dir": self.store}, wrap=self.enter)
+
+    def test_writes_refused_under_min_free_then_resumed(self):
+        d = self.start_on_tmpfs("8m")
+        s = d.connect()
+        acked = [rcpt(sender=f"a{i}@example.org") for i in range(20)]
+        for r in acked:
+            self.check(s, r, DEFER)
+        self.fill(leave=4 << 20)
+        time.sleep(0.3)  # the guard looks at most every 100 ms, at a write
+        for i in range(20):  # not written, so not deferred: greylisting fails open
+            self.check(s, rcpt(sender=f"b{i}@example.org"), "action=DUNNO\n\n")
+        self.assertTrue(d.wait_log(r"MB free, under min_free_disk \(8 MB\): store writes "
+                                   r"refused"))
+        self.assertEqual(metric(d, "greyspf_kv_low_disk", ""), 1)
+        self.assertLess(metric(d, "greyspf_kv_disk_free_bytes", ""), 8 << 20)
+        self.ns("rm", os.path.join(self.store, "filler"))
+        time.sleep(0.3)
+        self.check(s, rcpt(sender="c0@example.org"), DEFER)
+        self.assertTrue(d.wait_log(r"MB free again: store writes resumed"))
+        self.assertEqual(metric(d, "greyspf_kv_low_disk", ""), 0)
+        s.close()
+        self.assertEqual(d.stop(), 0)
+        d.start()  # same namespace, same store
+        time.sleep(DELAY + 0.2)
+        s = d.connect()
+        for i, r in enumerate(acked):  # acknowledged before the disk filled: known
+            self.check(s, r.replace(b"instance=1.2.3", f"instance=r{i}".encode()),
+                       "action=DUNNO\n\n")
+        self.check(s, rcpt(sender="b0@example.org"), DEFER)  # failed open: never stored
+        s.close()
+
+    def test_full_disk_without_guard_stops_writes_and_keeps_running(self):
+        """min_free_disk = 0: RocksDB itself meets ENOSPC. Debian's librocksdb aborted the
+        process (an assertion) at its next LOG line or our next WAL sync, before its LOG was
+        limited to the header and writes stopped at the first failure."""
+        d = self.start_on_tmpfs("0")
+        s = d.connect()
+        acked = [rcpt(sender=f"a{i}@example.org") for i in range(20)]
+        for r in acked:
+            self.check(s, r, DEFER)
+        self.fill(leave=0)
+        got, n = None, 0
+        while n < 20000:  # until a write fails: then the request passes unchecked
+            got = ask(s, rcpt(sender=f"f{n}@example.org"))
+            n += 1
+            if got != DEFER + f"{DELAY} seconds\n\n":
+                break
+        self.assertEqual(got, "action=DUNNO\n\n", f"after {n} requests on a full disk")
+        self.assertTrue(d.wait_log(r"No space left on device"))
+        self.assertTrue(d.wait_log(r"store writes stopped after a failed write"))
+        time.sleep(1.5)  # the WAL sync each second must not touch the failed writer
+        self.check(s, rcpt(sender="g0@example.org"), "action=DUNNO\n\n")
+        self.assertEqual(metric(d, "greyspf_kv_write_failed", ""), 1)
+        s.close()
+        self.assertEqual(d.stop(), 0)
+        self.ns("rm", os.path.join(self.store, "filler"))
+        d.start()  # a restart reopens the store: writes work again, nothing acked is lost
+        time.sleep(DELAY + 0.2)
+        s = d.connect()
+        for i, r in enumerate(acked):
+            self.check(s, r.replace(b"instance=1.2.3", f"instance=r{i}".encode()),
+                       "action=DUNNO\n\n")
+        self.check(s, rcpt(sender="h0@example.org"), DEFER)
+        self.assertEqual(metric(d, "greyspf_kv_write_failed", ""), 0)
+        s.close()
 
 
 if __name__ == "__main__":

@@ -667,7 +667,7 @@ class TestPrometheus(MetricsTest):
                         "up never 1\n" + prom.log())
         groups = prom.api("rules")["groups"]
         names = [r["name"] for g in groups for r in g["rules"]]
-        self.assertEqual(len(names), 14, names)
+        self.assertEqual(len(names), 15, names)
         time.sleep(2.5)
         bad = [(r["name"], r.get("lastError")) for g in prom.api("rules")["groups"]
                for r in g["rules"] if r["health"] != "ok"]
@@ -764,13 +764,13 @@ class TestAlertRules(unittest.TestCase):
 
     def test_promtool_check_rules(self):
         out = self.run_promtool("check", "rules", ALERTS)
-        self.assertIn("SUCCESS: 14 rules found", out)
+        self.assertIn("SUCCESS: 15 rules found", out)
 
     def test_every_alert_has_for_severity_and_annotations(self):
         with open(ALERTS) as f:
             text = f.read()
         blocks = re.split(r"(?m)^\s+- alert: ", text)[1:]
-        self.assertEqual(len(blocks), 14)
+        self.assertEqual(len(blocks), 15)
         for b in blocks:
             name = b.split("\n", 1)[0].strip()
             self.assertRegex(b, r"\n\s+for: \d+[smh]\n", name)

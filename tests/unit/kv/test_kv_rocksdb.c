@@ -166,6 +166,64 @@ static void test_reopen_keeps_data(void **state)
     kv_test_rmtree(dir);
 }
 
+/* put_value_cb - kv_update callback: store the string arg, no expiry */
+static enum kv_update_op put_value_cb(struct kv_update *u, void *arg)
+{
+    u->val = arg;
+    u->val_len = strlen(arg);
+    u->expires_s = 0;
+    return KV_UPDATE_PUT;
+}
+
+/* the disk guard: a store opened with more min_free_bytes than its filesystem has refuses
+ * every write (put, delete, update, batch, compaction) and still reads; one with a modest
+ * figure writes. (The real thing, a small tmpfs filled and freed under the daemon, is
+ * integration.greylist.TestFullDisk.) */
+static void test_min_free_refuses_writes(void **state)
+{
+    (void)state;
+    char dir[KV_TEST_DIR_MAX], buf[16];
+    kv_test_mkdtemp(dir);
+    struct kv *kv = open_ok(dir, &small_cache);
+    assert_int_equal(kv_put(kv, "k/1", 3, "one", 3, 0), 0);
+    struct kv_stats st;
+    kv_stats(kv, &st);
+    assert_true(st.disk_free_bytes > 0);
+    assert_int_equal(st.low_disk, 0);
+    assert_int_equal(st.write_failed, 0);
+    kv_close(kv);
+
+    struct kv_rocksdb_options o = small_cache;
+    o.min_free_bytes = (uint64_t)1 << 60; /* no disk has this free */
+    kv = open_ok(dir, &o);
+    assert_int_equal(kv_put(kv, "k/2", 3, "two", 3, 0), KV_ERR_IO);
+    assert_int_equal(kv_delete(kv, "k/1", 3), KV_ERR_IO);
+    struct kv_batch *b = kv_batch_create(kv);
+    int status = 0;
+    assert_int_equal(kv_batch_update(b, "k/3", 3, 100, put_value_cb, "three", &status), 0);
+    assert_int_equal(status, 1);
+    assert_int_equal(kv_batch_commit(b), KV_ERR_IO);
+    assert_int_equal(status, KV_ERR_IO);
+    kv_batch_destroy(b);
+    assert_int_equal(kv_compact(kv), KV_ERR_IO);
+    size_t vlen;
+    assert_int_equal(kv_get(kv, "k/1", 3, 100, buf, sizeof(buf), &vlen, NULL), 0);
+    assert_memory_equal(buf, "one", 3);
+    kv_stats(kv, &st);
+    assert_int_equal(st.low_disk, 1);
+    assert_int_equal(st.write_failed, 0); /* refused, not failed: resumes with space */
+    kv_close(kv);
+
+    o.min_free_bytes = 1u << 20;
+    kv = open_ok(dir, &o);
+    assert_int_equal(kv_put(kv, "k/2", 3, "two", 3, 0), 0);
+    assert_int_equal(live_count(kv, 100), 2); /* k/1 and k/2: nothing refused was applied */
+    kv_stats(kv, &st);
+    assert_int_equal(st.low_disk, 0);
+    kv_close(kv);
+    kv_test_rmtree(dir);
+}
+
 static void test_sync_writes(void **state)
 {
     (void)state;
@@ -552,6 +610,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_expired_vanish_after_compact),
         cmocka_unit_test(test_fresh_store_drops_nothing),
         cmocka_unit_test(test_reopen_keeps_data),
+        cmocka_unit_test(test_min_free_refuses_writes),
         cmocka_unit_test(test_sync_writes),
         cmocka_unit_test(test_crash_keeps_acknowledged),
         cmocka_unit_test(test_options_reach_rocksdb),
