@@ -392,10 +392,17 @@ static int list_cb(const void *key, size_t klen, const void *val, size_t vlen, i
     return 0;
 }
 
-/* scan_fail - a store error as the command's error */
-static int scan_fail(struct control_out *o, const char *what, int rc)
+/* store_fail - a store error as the command's error; when the store refuses writes, why */
+static int store_fail(struct greylist_admin *a, struct control_out *o, const char *what, int rc)
 {
-    return control_fail(o, "%s: the store failed: %s", what, kv_strerror(rc));
+    struct kv_stats st;
+    kv_stats(a->kv, &st);
+    const char *why = st.write_failed ? " (store writes stopped after a failed write: restart "
+                                        "greyspfd once the cause is fixed)"
+                      : st.low_disk   ? " (store writes refused: less than min_free_disk is "
+                                        "free on its filesystem)"
+                                      : "";
+    return control_fail(o, "%s: the store failed: %s%s", what, kv_strerror(rc), why);
 }
 
 static int cmd_list(struct greylist_admin *a, int argc, char **argv, int64_t now,
@@ -481,7 +488,7 @@ static int cmd_list(struct greylist_admin *a, int argc, char **argv, int64_t now
     if (rc == 0 && !x.truncated)
         rc = kv_scan_prefix(a->kv, "a#", 2, now, list_cb, &x);
     if (rc != 0)
-        return scan_fail(o, "list", rc);
+        return store_fail(a, o, "list", rc);
     if (o->json) {
         control_printf(o,
                        "],\"count\":%ld,\"truncated\":%s,\"limit\":%ld,\"hashed_excluded\":%ld"
@@ -572,7 +579,7 @@ static int cmd_show(struct greylist_admin *a, int argc, char **argv, int64_t now
     int ft = get_record(a->kv, t.key, t.key_len, now, &rt, &exp_t);
     int fa = t.awl_len ? get_record(a->kv, t.awl, t.awl_len, now, &ra, &exp_a) : 0;
     if (ft < 0 || fa < 0)
-        return scan_fail(o, "show", ft < 0 ? ft : fa);
+        return store_fail(a, o, "show", ft < 0 ? ft : fa);
     if (fa == 1 && ra.state != GREYLIST_STATE_AWL)
         fa = 0;
     struct parts kt;
@@ -672,7 +679,7 @@ static int cmd_delete(struct greylist_admin *a, int argc, char **argv, int64_t n
         if (rc == 0)
             rc = x.err;
         if (rc != 0)
-            return scan_fail(o, "delete", rc);
+            return store_fail(a, o, "delete", rc);
         put_deleted(o, x.deleted,
                     a->p.hash_key ? "(hash_keys: triplets with hashed keys cannot be found by "
                                     "network; only plain ones and the AWL record)\n"
@@ -687,12 +694,12 @@ static int cmd_delete(struct greylist_admin *a, int argc, char **argv, int64_t n
     struct greylist_record r;
     int f = get_record(a->kv, t.key, t.key_len, now, &r, NULL);
     if (f < 0 && f != KV_ERR_CORRUPT)
-        return scan_fail(o, "delete", f);
+        return store_fail(a, o, "delete", f);
     long n = 0;
     if (f != 0) {
         int rc = kv_delete(a->kv, t.key, t.key_len);
         if (rc != 0)
-            return scan_fail(o, "delete", rc);
+            return store_fail(a, o, "delete", rc);
         n = 1;
     }
     put_deleted(o, n, "");
@@ -741,7 +748,7 @@ static int cmd_counts(struct greylist_admin *a, int argc, char **argv, int64_t n
     if (rc == 0)
         rc = kv_scan_prefix(a->kv, "w/", 2, now, count_wl_cb, &x);
     if (rc != 0)
-        return scan_fail(o, "counts", rc);
+        return store_fail(a, o, "counts", rc);
     struct kv_stats st;
     kv_stats(a->kv, &st);
     long total = x.by_state[0] + x.by_state[1] + x.by_state[2];
@@ -1056,7 +1063,7 @@ static int cmd_whitelist(struct greylist_admin *a, int argc, char **argv, int64_
             control_printf(o, "[");
         int rc = kv_scan_prefix(a->kv, prefix, strlen(prefix), now, wl_list_cb, &x);
         if (rc != 0)
-            return scan_fail(o, "whitelist list", rc);
+            return store_fail(a, o, "whitelist list", rc);
         if (o->json)
             control_printf(o, "]\n");
         return 0;
@@ -1078,11 +1085,11 @@ static int cmd_whitelist(struct greylist_admin *a, int argc, char **argv, int64_
     int rc = kv_get(a->kv, key, klen, now, NULL, 0, NULL, NULL);
     bool present = rc == 0 || rc == KV_ERR_TOOSMALL;
     if (rc != 0 && rc != KV_ERR_TOOSMALL && rc != KV_ERR_NOTFOUND)
-        return scan_fail(o, "whitelist", rc);
+        return store_fail(a, o, "whitelist", rc);
     if (add && !present) {
         long entries = 0;
         if ((rc = kv_scan_prefix(a->kv, "w/", 2, now, wl_count_cb, &entries)) != 0)
-            return scan_fail(o, "whitelist", rc);
+            return store_fail(a, o, "whitelist", rc);
         if (entries >= GREYLIST_ADMIN_WL_MAX)
             return control_fail(o,
                                 "the dynamic whitelist is full (%d entries): use whitelist "
@@ -1092,10 +1099,10 @@ static int cmd_whitelist(struct greylist_admin *a, int argc, char **argv, int64_
         for (int i = 0; i < 8; i++)
             v[1 + i] = (uint8_t)((uint64_t)now >> (8 * i));
         if ((rc = kv_put(a->kv, key, klen, v, sizeof(v), 0)) != 0)
-            return scan_fail(o, "whitelist add", rc);
+            return store_fail(a, o, "whitelist add", rc);
     } else if (!add && present) {
         if ((rc = kv_delete(a->kv, key, klen)) != 0)
-            return scan_fail(o, "whitelist remove", rc);
+            return store_fail(a, o, "whitelist remove", rc);
     } else if (!add) {
         return control_fail(o, "%s %s is not listed", argv[2], key + 4);
     }
@@ -1128,7 +1135,7 @@ static int cmd_compact(struct greylist_admin *a, int argc, char **argv, int64_t 
     int rc = kv_compact(a->kv);
     uint64_t ms = clock_mono_ms() - t0;
     if (rc != 0)
-        return control_fail(out, "compaction failed: %s", kv_strerror(rc));
+        return store_fail(a, out, "compact", rc);
     kv_stats(a->kv, &after);
     if (out->json)
         control_printf(out,

@@ -26,6 +26,7 @@ sys.path.insert(0, HERE)
 from daemon import Daemon, ask, free_port, request  # noqa: E402
 
 DUMP = os.environ.get("GREYLIST_KV_DUMP", "")
+GREYSPF = os.environ.get("GREYSPF", "")  # the admin command
 DELAY = 2
 DEFER = "action=DEFER_IF_PERMIT 4.7.1 Greylisted, please try again in "
 
@@ -362,6 +363,12 @@ class TestFullDisk(GreylistTest):
                                    r"refused"))
         self.assertEqual(metric(d, "greyspf_kv_low_disk", ""), 1)
         self.assertLess(metric(d, "greyspf_kv_disk_free_bytes", ""), 8 << 20)
+        self.assertTrue(GREYSPF, "GREYSPF (the admin command) not set")
+        r = subprocess.run([GREYSPF, "-s", d.control, "whitelist", "add", "client",
+                            "192.0.2.99"], capture_output=True, text=True, timeout=10)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("whitelist add: the store failed: state store I/O error (store writes "
+                      "refused: less than min_free_disk is free", r.stdout + r.stderr)
         self.ns("rm", os.path.join(self.store, "filler"))
         time.sleep(0.3)
         self.check(s, rcpt(sender="c0@example.org"), DEFER)
