@@ -8,6 +8,7 @@ full disk (a 48 MB tmpfs in a private mount namespace; root only): writes refuse
 min_free_disk and resumed, a real ENOSPC survived, acknowledged records kept.
 Records are read back from the stopped daemon's store with greylist_kv_dump (GREYLIST_KV_DUMP).
 SPF stays off: no DNS at all."""
+import json
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from daemon import Daemon, ask, free_port, request  # noqa: E402
+from daemon import LOADTEST, Daemon, ask, free_port, request  # noqa: E402
 
 DUMP = os.environ.get("GREYLIST_KV_DUMP", "")
 GREYSPF = os.environ.get("GREYSPF", "")  # the admin command
@@ -308,6 +309,37 @@ class TestCrashSafety(GreylistTest):
                                        "forgotten after kill -9")
         print(f"\ncrash safety: {len(acked)} deferred triplets before kill -9, all known after "
               "restart", file=sys.stderr)
+
+
+class TestReloadUnderLoad(GreylistTest):
+    def test_reload_storm_under_load(self):
+        """SIGHUP every 20 ms while 64 connections keep two I/O threads and the workers'
+        batches full, with scrapes and admin commands in between: every request answered
+        with the deferral it must get, every reload done, a clean exit (under TSan: no report;
+        this load once overflowed TSan's per-thread count of held mutexes)."""
+        self.assertTrue(LOADTEST, "GREYSPF_LOADTEST not set")
+        d = self.start(server={"io_threads": "2", "log_decisions": "no"})
+        lt = subprocess.Popen([LOADTEST, "--connect", f"inet:127.0.0.1:{d.port}", "-c", "64",
+                               "-d", "4", "--mix", "repeat:3", "--seed", "7", "--json"],
+                              stdout=subprocess.PIPE, text=True)
+        reloads = 0
+        deadline = time.time() + 3.5
+        while time.time() < deadline:
+            d.signal(signal.SIGHUP)
+            reloads += 1
+            time.sleep(0.02)
+            if reloads % 25 == 0:
+                self.assertIsNotNone(metric(d, "greyspf_kv_keys", ""))
+        out, _ = lt.communicate(timeout=60)
+        self.assertEqual(lt.returncode, 0, out)
+        r = json.loads(out)
+        self.assertEqual(r["errors"]["total"], 0, r["errors"])
+        self.assertEqual(r["unexpected"], 0)
+        self.assertGreater(r["requests"], 1000)
+        self.assertEqual(list(r["actions"]), ["DEFER_IF_PERMIT"], r["actions"])
+        self.assertTrue(d.wait_log("config: reloaded", timeout=10, count=reloads),
+                        f"fewer than {reloads} reloads logged")
+        self.assertEqual(d.stop(), 0, d.log()[-3000:])
 
 
 class TestFullDisk(GreylistTest):
