@@ -318,6 +318,7 @@ class TestReloadUnderLoad(GreylistTest):
         with the deferral it must get, every reload done, a clean exit (under TSan: no report;
         this load once overflowed TSan's per-thread count of held mutexes)."""
         self.assertTrue(LOADTEST, "GREYSPF_LOADTEST not set")
+        self.assertTrue(GREYSPF, "GREYSPF (the admin command) not set")
         d = self.start(server={"io_threads": "2", "log_decisions": "no"})
         lt = subprocess.Popen([LOADTEST, "--connect", f"inet:127.0.0.1:{d.port}", "-c", "64",
                                "-d", "4", "--mix", "repeat:3", "--seed", "7", "--json"],
@@ -330,6 +331,9 @@ class TestReloadUnderLoad(GreylistTest):
             time.sleep(0.02)
             if reloads % 25 == 0:
                 self.assertIsNotNone(metric(d, "greyspf_kv_keys", ""))
+                c = subprocess.run([GREYSPF, "-s", d.control, "counts"], capture_output=True,
+                                   text=True, timeout=10)
+                self.assertEqual(c.returncode, 0, c.stdout + c.stderr)
         out, _ = lt.communicate(timeout=60)
         self.assertEqual(lt.returncode, 0, out)
         r = json.loads(out)
