@@ -182,9 +182,9 @@ struct kv_stats {
     uint64_t table_readers_bytes;      /* RocksDB: index and filter blocks of the open files */
     uint64_t background_errors;        /* RocksDB: background errors since open (non-zero: alarm) */
     uint64_t expired_dropped;          /* expired records removed by compaction since open */
-    uint64_t disk_free_bytes; /* RocksDB: bytes free for us on the store's filesystem */
-    uint64_t low_disk;        /* RocksDB: 1 while writes are refused for min_free_bytes */
-    uint64_t write_failed;    /* RocksDB: 1 once a failed write stopped writes (reopen) */
+    uint64_t disk_free_bytes;          /* RocksDB: bytes free for us on the store's filesystem */
+    uint64_t low_disk;                 /* RocksDB: 1 while writes are refused for min_free_bytes */
+    uint64_t write_failed;             /* RocksDB: 1 once a failed write stopped writes (reopen) */
 };
 void kv_stats(struct kv *kv, struct kv_stats *st);
 

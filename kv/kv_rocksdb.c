@@ -22,12 +22,12 @@
  * (info_log_level HEADER: a test showed WARN still aborts) and RocksDB's errors reach us as
  * statuses, which are logged here. A failed WAL would abort at our next sync (kv_flush_wal,
  * each second), and without the assertion the store would stay read-only until reopened (the
- * 7.8 C API has no Resume). So every write first
- * checks the free space of the store's filesystem (statvfs, at most every 100 ms, by whichever
- * writer comes first) and is refused (KV_ERR_IO) while it is under min_free_bytes; writes
- * resume once 16 MB more than that is free. A write RocksDB fails anyway (the disk filled
- * faster than the check, an I/O error) stops all writes and WAL syncs until a restart. Each
- * state change is logged once; kv_stats reports both. Reads go on in every state. */
+ * 7.8 C API has no Resume). So every write first checks the free space of the store's
+ * filesystem (statvfs, at most every 100 ms, by whichever writer comes first) and is refused
+ * (KV_ERR_IO) while it is under min_free_bytes; writes resume once 16 MB more than that is
+ * free. A write RocksDB fails anyway (the disk filled faster than the check, an I/O error)
+ * stops all writes and WAL syncs until a restart. Each state change is logged once; kv_stats
+ * reports both. Reads go on in every state. */
 #include "kv/kv_int.h"
 
 #include "engine/base/alloc.h"
@@ -53,7 +53,7 @@
 #define RDB_FORMAT_VERSION 5
 #define RDB_LOG_FILES 3
 #define RDB_INFO_LOG_HEADER_ONLY 5         /* rocksdb::InfoLogLevel::HEADER_LEVEL */
-#define RDB_SPACE_CHECK_MS 100            /* statvfs at most this often */
+#define RDB_SPACE_CHECK_MS 100             /* statvfs at most this often */
 #define RDB_SPACE_HYSTERESIS (16ull << 20) /* resume writes at min_free + this */
 
 struct kv_rocksdb {
@@ -69,7 +69,6 @@ struct kv_rocksdb {
     /* the disk guard (file header); all relaxed: each is a flag or a figure on its own */
     uint64_t min_free;                     /* bytes; 0 = no guard */
     atomic_uint_fast64_t space_checked_ms; /* last statvfs (the CAS winner checks) */
-    atomic_uint_fast64_t disk_free;        /* bytes available to us at that check */
     atomic_bool low_disk;                  /* under min_free: writes refused */
     atomic_bool write_failed;              /* a write failed: writes refused until restart */
 };
@@ -219,7 +218,6 @@ static void space_check(struct kv_rocksdb *r)
     if (statvfs(r->dir, &v) < 0)
         return; /* keep the last verdict */
     uint64_t free_b = (uint64_t)v.f_bavail * v.f_frsize;
-    atomic_store_explicit(&r->disk_free, free_b, memory_order_relaxed);
     bool low = atomic_load_explicit(&r->low_disk, memory_order_relaxed);
     if (!low && free_b < r->min_free) {
         atomic_store_explicit(&r->low_disk, true, memory_order_relaxed);
@@ -355,8 +353,8 @@ static int rdb_scan(struct kv *kv, const void *prefix, size_t plen, kv_raw_scan_
         char *kown, *vown;
         const char *rk = rocksdb_iter_key(it, &klen), *rv = rocksdb_iter_value(it, &vlen);
         const char *k = rdb_view(rk, klen, &kown), *v = rdb_view(rv, vlen, &vown);
-        bool stop = klen < plen || (plen && memcmp(k, prefix, plen) != 0) ||
-                    cb(k, klen, v, vlen, arg);
+        bool stop =
+            klen < plen || (plen && memcmp(k, prefix, plen) != 0) || cb(k, klen, v, vlen, arg);
         free(kown);
         free(vown);
         if (stop)
@@ -401,8 +399,7 @@ static int rdb_compact(struct kv *kv)
 {
     struct kv_rocksdb *r = rdb_of(kv);
     if (write_refused(r)) { /* a compaction writes too, up to the store's size */
-        log_error("kv: compaction of %s not started: store writes are refused (see above)",
-                  r->dir);
+        log_error("kv: compaction of %s not started: store writes are refused (see above)", r->dir);
         return KV_ERR_IO;
     }
     uint64_t errs = prop(r, "rocksdb.background-errors");
@@ -605,7 +602,6 @@ struct kv *kv_open_rocksdb(const char *dir, const struct kv_rocksdb_options *opt
     atomic_init(&r->corrupt_kept, 0);
     r->min_free = o.min_free_bytes;
     atomic_init(&r->space_checked_ms, 0);
-    atomic_init(&r->disk_free, 0);
     atomic_init(&r->low_disk, false);
     atomic_init(&r->write_failed, false);
     r->dir = xstrdup(dir);
