@@ -3,7 +3,8 @@ RocksDB store in the daemon's state_dir and a 2 s delay: defer then pass, the re
 header, whitelist files reloaded on SIGHUP (a broken one keeps the running config), enabling
 greylisting by reload, metrics, 8 connections racing on one new triplet (one record, counts
 that add up), crash safety: under load, kill -9, restart on the same state_dir, and every
-triplet whose DEFER reply arrived before the kill passes when retried after the delay; and a
+triplet whose DEFER reply arrived before the kill passes when retried after the delay; a
+SIGHUP storm under load (greyspf-loadtest, GREYSPF_LOADTEST; `greyspf counts`, GREYSPF); and a
 full disk (a 48 MB tmpfs in a private mount namespace; root only): writes refused under
 min_free_disk and resumed, a real ENOSPC survived, acknowledged records kept.
 Records are read back from the stopped daemon's store with greylist_kv_dump (GREYLIST_KV_DUMP).
