@@ -246,15 +246,7 @@ static int worker_timeout(struct worker *w, uint64_t now_ms)
     return t > 1000 ? 1000 : (int)t;
 }
 
-#if defined(__SANITIZE_THREAD__)
-/* ThreadSanitizer's deadlock detector tracks at most 64 mutexes held by one thread (beyond
- * that a CHECK aborts the process). Until its commit a turn's kv batch holds up to two
- * stripes per request (triplet and AWL record), and RocksDB takes a few of its own; a load
- * test reached the limit with 64. */
-#define WORKER_BATCH 24
-#else
 #define WORKER_BATCH 64
-#endif
 
 void *worker_main(void *arg)
 {

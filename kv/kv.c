@@ -445,12 +445,23 @@ static const struct batch_entry *batch_find(const struct kv_batch *b, const void
     return NULL;
 }
 
+#if defined(__SANITIZE_THREAD__)
+/* ThreadSanitizer's deadlock detector tracks at most 64 mutexes held by one thread (beyond
+ * that a CHECK aborts the process; a worker's turn under load reached it). Under TSan a batch
+ * commits before it would hold more stripes than this, leaving room for RocksDB's locks. */
+#define BATCH_HELD_MAX 48u
+#else
+#define BATCH_HELD_MAX SIZE_MAX
+#endif
+
 /* batch_hold - make sure b holds stripe si; false when it had to take it just now */
 static bool batch_hold(struct kv_batch *b, size_t si)
 {
     uint64_t bit = 1ull << (si % 64);
     if (b->heldmap[si / 64] & bit)
         return true;
+    if (b->nheld >= BATCH_HELD_MAX)
+        kv_batch_commit(b);
     pthread_mutex_t *mu = &b->kv->stripes[si].mu;
     if (pthread_mutex_trylock(mu) != 0) {
         kv_batch_commit(b); /* never wait while holding a stripe (kv_int.h) */
